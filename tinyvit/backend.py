@@ -1,0 +1,56 @@
+"""The backend switch: which implementation runs the hot operations of a model.
+
+A backend is a namespace of `*_forward` / `*_backward` functions with the signatures of
+tinyvit.ops. 'numpy' is tinyvit.ops itself; 'numba' starts from it and swaps in every
+kernel that tinyvit.kernels provides, so a model never needs to know which one it runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from types import SimpleNamespace
+
+from tinyvit import ops as reference
+
+# The operations a backend may replace. The rest (patchify, dropout, pooling, ...) only
+# move memory around and always run in NumPy.
+SWAPPABLE = (
+    "linear_forward", "linear_backward",
+    "layernorm_forward", "layernorm_backward",
+    "gelu_forward", "gelu_backward",
+    "attention_forward", "attention_backward",
+    "cross_entropy_forward", "cross_entropy_backward",
+)
+
+
+@functools.cache
+def numba_available() -> bool:
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def default_backend() -> str:
+    if numba_available():
+        return "numba"
+    warnings.warn("Numba is not installed: tinyvit falls back to the (slower) NumPy backend.",
+                  stacklevel=3)
+    return "numpy"
+
+
+@functools.cache
+def get_ops(name: str) -> SimpleNamespace:
+    """The namespace of operations for backend `name` ('numpy' or 'numba')."""
+    table = {op: getattr(reference, op) for op in SWAPPABLE}
+    if name == "numba":
+        if not numba_available():
+            raise ImportError("backend='numba' needs the numba package: pip install numba")
+        from tinyvit.kernels import KERNELS
+
+        table.update(KERNELS)
+    elif name != "numpy":
+        raise ValueError(f"unknown backend {name!r}: use 'numpy' or 'numba'.")
+    return SimpleNamespace(name=name, **table)
