@@ -21,6 +21,7 @@ SWAPPABLE = (
     "gelu_forward", "gelu_backward",
     "attention_forward", "attention_backward",
     "cross_entropy_forward", "cross_entropy_backward",
+    "adamw_update",
 )
 
 

@@ -11,9 +11,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tinyvit.ops import (AttentionCache, DropoutCache, GeluCache, LayerNormCache, LinearCache,
-                         dropout_backward, dropout_forward, pos_add_backward, pos_add_forward,
-                         residual_backward, residual_forward)
+from tinyvit.ops import (
+    AttentionCache,
+    DropoutCache,
+    GeluCache,
+    LayerNormCache,
+    LinearCache,
+    dropout_backward,
+    dropout_forward,
+    pos_add_backward,
+    pos_add_forward,
+    residual_backward,
+    residual_forward,
+)
 
 
 @dataclass

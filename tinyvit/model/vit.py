@@ -12,11 +12,26 @@ from tinyvit.errors import TinyViTError
 from tinyvit.model import init
 from tinyvit.model.cost import forward_flops
 from tinyvit.model.layers import BlockCache, block_backward, block_forward
-from tinyvit.ops import (DropoutCache, LayerNormCache, LinearCache, PatchifyCache, PoolCache,
-                         cls_prepend_backward, cls_prepend_forward, dropout_backward,
-                         dropout_forward, learned2d_backward, learned2d_forward, patchify_backward,
-                         patchify_forward, pool_backward, pool_forward, pos_add_backward,
-                         pos_add_forward, sincos2d_table)
+from tinyvit.ops import (
+    DropoutCache,
+    LayerNormCache,
+    LinearCache,
+    PatchifyCache,
+    PoolCache,
+    cls_prepend_backward,
+    cls_prepend_forward,
+    dropout_backward,
+    dropout_forward,
+    learned2d_backward,
+    learned2d_forward,
+    patchify_backward,
+    patchify_forward,
+    pool_backward,
+    pool_forward,
+    pos_add_backward,
+    pos_add_forward,
+    sincos2d_table,
+)
 
 
 @dataclass
@@ -216,7 +231,7 @@ class ViT:
             dtokens, cache.patch_embed)                                              # (B, Np, P*P*C)
         dx = patchify_backward(dpatches, cache.patchify)                             # (B, H, W, C)
         for name, grad in g.items():
-            self.grads[name][...] = grad                                             # in place: optimisers keep references
+            self.grads[name][...] = grad  # in place: an optimiser may hold references
         return dx
 
     # ================================================================ inspection

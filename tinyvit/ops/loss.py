@@ -15,6 +15,16 @@ class CrossEntropyCache:
     target: np.ndarray   # (B, K) the (smoothed) one-hot target distribution
 
 
+def check_labels(labels: np.ndarray, batch: int, num_classes: int) -> None:
+    """Raise TinyViTError unless labels are `batch` integers in [0, num_classes)."""
+    labels = np.asarray(labels)
+    if labels.shape != (batch,) or labels.dtype.kind not in "iu":
+        raise TinyViTError(f"labels must be {batch} integers, got shape {labels.shape} and dtype {labels.dtype}.")
+    if batch and (labels.min() < 0 or labels.max() >= num_classes):
+        raise TinyViTError(f"labels must lie in [0, {num_classes}), got values from {labels.min()} "
+                           f"to {labels.max()}.")
+
+
 def cross_entropy_forward(logits: np.ndarray, labels: np.ndarray,
                           smoothing: float = 0.0) -> tuple[float, CrossEntropyCache]:
     """logits (B, K), labels (B,) ints in [0, K) -> mean loss (a scalar).
@@ -22,10 +32,7 @@ def cross_entropy_forward(logits: np.ndarray, labels: np.ndarray,
     Label smoothing trains towards (1 - s) * one_hot + s / K instead of the one-hot.
     """
     B, K = logits.shape
-    labels = np.asarray(labels)
-    if labels.shape != (B,) or labels.dtype.kind not in "iu" or (B and (labels.min() < 0 or labels.max() >= K)):
-        raise TinyViTError(f"labels must be {B} integers in [0, {K}); got shape {labels.shape}, "
-                           f"dtype {labels.dtype}" + (f", range [{labels.min()}, {labels.max()}]" if labels.size else "") + ".")
+    check_labels(labels, B, K)
     z = logits - logits.max(axis=1, keepdims=True)             # stable: shift before exp
     log_probs = z - np.log(np.exp(z).sum(axis=1, keepdims=True))  # (B, K) log softmax
     target = np.full((B, K), smoothing / K, dtype=logits.dtype)
