@@ -10,9 +10,10 @@ from tinyvit import ViT
 from tinyvit.gradcheck import check_model
 
 TOL = 1e-6
+PLACEMENTS = ("stem", "every_layer", "every_layer_shared")
 COMBINATIONS = [(pe, pl, pool)
                 for pe in ("none", "learned", "learned2d", "sincos2d", "relative")
-                for pl in (("stem", "every_layer", "every_layer_shared") if pe in ("learned", "learned2d") else ("stem",))
+                for pl in (PLACEMENTS if pe in ("learned", "learned2d") else ("stem",))
                 for pool in ("cls", "gap")]
 
 

@@ -12,8 +12,7 @@ import pytest
 
 from tinyvit import ops
 from tinyvit.gradcheck import numerical_gradient, rel_error
-from tinyvit.model.layers import (block_backward, block_forward, mhsa_backward, mhsa_forward, mlp_backward,
-                                  mlp_forward)
+from tinyvit.model.layers import block_backward, block_forward, mhsa_backward, mhsa_forward, mlp_backward, mlp_forward
 
 TOL = 1e-7
 REF = ops  # the reference backend namespace: same names as tinyvit.backend.get_ops('numpy')
