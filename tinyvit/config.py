@@ -120,7 +120,7 @@ class ViTConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "ViTConfig":
+    def from_dict(cls, values: dict) -> ViTConfig:
         """Build a config from a dict, rejecting keys that are not fields."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
