@@ -41,17 +41,14 @@ class Dataset:
         y = getattr(self, f"y_{split}")
         if x.ndim != 4 or x.dtype != np.float32:
             raise TinyViTError(
-                f"dataset '{self.name}': x_{split} must be float32 (N, H, W, C), "
-                f"got {x.dtype} with shape {x.shape}"
+                f"dataset '{self.name}': x_{split} must be float32 (N, H, W, C), got {x.dtype} with shape {x.shape}"
             )
         if y.ndim != 1 or y.dtype != np.int64:
             raise TinyViTError(
                 f"dataset '{self.name}': y_{split} must be int64 (N,), got {y.dtype} with shape {y.shape}"
             )
         if len(x) != len(y):
-            raise TinyViTError(
-                f"dataset '{self.name}': {len(x)} {split} images but {len(y)} {split} labels"
-            )
+            raise TinyViTError(f"dataset '{self.name}': {len(x)} {split} images but {len(y)} {split} labels")
         if len(y) and (y.min() < 0 or y.max() >= self.num_classes):
             raise TinyViTError(
                 f"dataset '{self.name}': {split} labels must be in 0..{self.num_classes - 1} "
@@ -72,4 +69,3 @@ class Dataset:
             f"Dataset('{self.name}', train={len(self.x_train)}, test={len(self.x_test)}, "
             f"image_shape={self.image_shape}, classes={self.num_classes})"
         )
-

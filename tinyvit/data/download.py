@@ -1,0 +1,97 @@
+"""Fetching dataset files over HTTP(S): checksum, retries, atomic writes, clear errors offline."""
+
+import hashlib
+import http.client
+import os
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from tinyvit.errors import TinyViTError
+
+DEFAULT_ROOT = Path("~/.cache/tinyvit")
+ROOT_ENV_VAR = "TINYVIT_DATA"
+RETRIES = 3  # attempts per file
+BACKOFF_SECONDS = 1.0  # wait before the 2nd attempt; doubles each time
+TIMEOUT_SECONDS = 60.0
+CHUNK_BYTES = 1 << 20
+
+
+def dataset_dir(name: str, data_dir: str | Path | None = None) -> Path:
+    """Where dataset `name` lives: data_dir if given, else $TINYVIT_DATA/<name> or ~/.cache/tinyvit/<name>."""
+    if data_dir is not None:
+        return Path(data_dir).expanduser()
+    root = os.environ.get(ROOT_ENV_VAR) or DEFAULT_ROOT
+    return Path(root).expanduser() / name
+
+
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file, read in chunks so big archives need little memory."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(CHUNK_BYTES), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fetch(url: str, dest: Path, sha256: str) -> Path:
+    """Download url to dest unless dest already has the right SHA-256; return dest.
+
+    Network errors are retried RETRIES times with exponential backoff. The file is written
+    to a temporary name and renamed only once complete and verified, so an interrupted
+    download never leaves a half-written file that looks valid.
+    """
+    dest = Path(dest)
+    if dest.is_file() and sha256_of(dest) == sha256:
+        return dest
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise TinyViTError(f"cannot create download directory {dest.parent}: {err.strerror}") from None
+
+    for attempt in range(1, RETRIES + 1):
+        try:
+            print(f"downloading {url} -> {dest}", file=sys.stderr)
+            _download_and_verify(url, dest, sha256)
+            return dest
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as err:
+            permanent = isinstance(err, urllib.error.HTTPError) and 400 <= err.code < 500
+            if permanent or attempt == RETRIES:
+                raise TinyViTError(
+                    f"could not download {dest.name} from {url}: {_reason(err)}; put the files in {dest.parent} by hand"
+                ) from None
+            time.sleep(BACKOFF_SECONDS * 2 ** (attempt - 1))
+    raise AssertionError("unreachable")  # the loop either returns or raises
+
+
+def _download_and_verify(url: str, dest: Path, sha256: str) -> None:
+    """Stream url into a temporary file next to dest, check its hash, then rename it to dest."""
+    fd, tmp_name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
+    tmp = Path(tmp_name)
+    try:
+        digest = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response:
+            for chunk in iter(lambda: response.read(CHUNK_BYTES), b""):
+                digest.update(chunk)
+                out.write(chunk)
+        if digest.hexdigest() != sha256:
+            raise TinyViTError(
+                f"checksum mismatch for {dest.name} downloaded from {url}: "
+                f"expected sha256 {sha256}, got {digest.hexdigest()}"
+            )
+        # os.replace is atomic on one file system: readers see the old file or the new one.
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _reason(err: Exception) -> str:
+    """A short human-readable cause for a failed download."""
+    if isinstance(err, urllib.error.HTTPError):
+        return f"HTTP error {err.code} {err.reason}"
+    if isinstance(err, urllib.error.URLError):
+        return str(err.reason)
+    return str(err) or type(err).__name__
