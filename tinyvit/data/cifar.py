@@ -92,6 +92,8 @@ class _ArrayUnpickler(pickle.Unpickler):
     ALLOWED = {
         ("numpy.core.multiarray", "_reconstruct"),  # pickles written by NumPy 1.x
         ("numpy._core.multiarray", "_reconstruct"),  # pickles written by NumPy 2.x
+        ("numpy.core.numeric", "_frombuffer"),  # pickle protocol 5, NumPy 1.x
+        ("numpy._core.numeric", "_frombuffer"),  # pickle protocol 5, NumPy 2.x
         ("numpy", "ndarray"),
         ("numpy", "dtype"),
         ("_codecs", "encode"),  # how Python 3 writes bytes in protocol-2 pickles
