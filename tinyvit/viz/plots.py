@@ -45,10 +45,10 @@ def image_grid(images: np.ndarray, titles: list[str] | None, path: str | Path, c
 
 
 def heatmap_grid(maps: np.ndarray, path: str | Path, title: str = "", cmap: str = "viridis",
-                 vmin: float | None = None, vmax: float | None = None) -> Path:
-    """A (R, C, h, w) array of small heat maps laid out as an R x C grid, one colour scale."""
+                 vmin: float | None = None, vmax: float | None = None, cell: float = 0.9) -> Path:
+    """A (R, C, h, w) array of small heat maps laid out as an R x C grid, one colour scale; cell in inches."""
     R, C = maps.shape[:2]
-    fig, axes = plt.subplots(R, C, figsize=(0.9 * C + 1, 0.9 * R + 0.6), squeeze=False)
+    fig, axes = plt.subplots(R, C, figsize=(cell * C + 1, cell * R + 0.6), squeeze=False)
     vmin = maps.min() if vmin is None else vmin
     vmax = maps.max() if vmax is None else vmax
     for r in range(R):
