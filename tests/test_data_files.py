@@ -183,7 +183,7 @@ def make_folder(root):
 def test_image_folder_loading(tmp_path):
     make_folder(tmp_path)
     ds = load_dataset("folder", data_dir=tmp_path)
-    assert ds.class_names == ["cat", "dog"]
+    assert ds.class_names == ["cat", "dog"] and ds.name == "folder"
     assert ds.x_train.shape == (4, 32, 32, 3) and ds.x_test.shape == (2, 32, 32, 3)
     assert ds.y_train.tolist() == [0, 0, 1, 1] and ds.y_test.tolist() == [0, 1]
     # Files are read in sorted order: clear.png, red.png, gray.png, palette.png.
@@ -234,6 +234,9 @@ def test_load_image_modes_and_sizes(tmp_path):
     save(tmp_path / "pal.gif", Image.new("RGB", (50, 20), (0, 255, 0)).convert("P"))
     assert np.array_equal(load_image(tmp_path / "pal.gif", 8), np.broadcast_to([0.0, 1.0, 0.0], (8, 8, 3)))
     assert load_image(tmp_path / "pal.gif", 8, channels=1).shape == (8, 8, 1)
+
+    Image.fromarray(np.full((4, 4), 40000, np.uint16)).save(tmp_path / "deep.png")  # 16-bit grayscale
+    assert np.allclose(load_image(tmp_path / "deep.png", 4), (40000 >> 8) / 255)
 
     with pytest.raises(TinyViTError, match="image file not found: .*missing.png"):
         load_image(tmp_path / "missing.png", 8)

@@ -25,7 +25,9 @@ def load_image_folder(root: str | Path, image_size: int = 32, channels: int = 3)
         raise TinyViTError(f"{test_dir} has classes not in {train_dir}: {', '.join(unknown)}")
     x_train, y_train = _load_split(train_dir, class_names, image_size, channels)
     x_test, y_test = _load_split(test_dir, class_names, image_size, channels)
-    return Dataset(root.name, x_train, y_train, x_test, y_test, class_names)
+    return Dataset(
+        x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test, class_names=class_names, name="folder"
+    )
 
 
 def _class_folders(split_dir: Path) -> list[str]:

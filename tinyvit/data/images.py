@@ -40,6 +40,9 @@ def load_image(path: str | Path, image_size: int | None = 32, channels: int = 3)
 
 def _to_rgb(img: Image.Image) -> Image.Image:
     """Convert any Pillow mode to RGB, painting transparent pixels black."""
+    if img.mode.startswith("I;16"):
+        # 16-bit grayscale: convert() would clip every value above 255, so keep the top 8 bits.
+        img = Image.fromarray((np.asarray(img) >> 8).astype(np.uint8))
     has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
     if not has_alpha:
         return img.convert("RGB")

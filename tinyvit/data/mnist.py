@@ -53,7 +53,14 @@ def load_mnist(data_dir: Path, name: str = "mnist") -> Dataset:
     paths = [_find(data_dir, base, name) for base in FILES]
     x_train, x_test = (_images(read_idx(paths[i], IMAGES_MAGIC)) for i in (0, 2))
     y_train, y_test = (read_idx(paths[i], LABELS_MAGIC).astype(np.int64) for i in (1, 3))
-    return Dataset(name, x_train, y_train, x_test, y_test, list(CLASS_NAMES[name]))
+    return Dataset(
+        x_train=x_train,
+        y_train=y_train,
+        x_test=x_test,
+        y_test=y_test,
+        class_names=list(CLASS_NAMES[name]),
+        name=name,
+    )
 
 
 def download_mnist(data_dir: Path, name: str = "mnist", base_url: str | None = None) -> None:
