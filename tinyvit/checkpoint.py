@@ -1,0 +1,195 @@
+"""Checkpoints: a whole training state in one .npz file, written atomically.
+
+A checkpoint holds the parameters, the model config, the AdamW moments and step count,
+and a JSON metadata record: the training recipe, the dataset (name, split seed, class
+names, normalisation), the epoch, and the states of the three random generators (batch
+order, augmentation, dropout). With all of that a run can stop and `--resume` exactly:
+the continued run makes bit-identical updates to a run that never stopped.
+
+Layout of the archive (np.load(path) shows it; no pickle is involved):
+    __tinyvit__        a 0-d string array: the JSON metadata (format, version, config, ...)
+    param/<name>       every entry of model.params
+    adam_m/<name>      AdamW's first moments (training checkpoints only)
+    adam_v/<name>      AdamW's second moments
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tinyvit.config import ViTConfig
+from tinyvit.errors import TinyViTError
+
+FORMAT = "tinyvit-checkpoint"
+VERSION = 1
+META_KEY = "__tinyvit__"
+# Fields of ViTConfig that may differ between a checkpoint and the model it is loaded into:
+# they change how the numbers are computed, not which numbers there are.
+IGNORED_CONFIG_FIELDS = ("backend", "seed")
+
+
+@dataclass
+class Checkpoint:
+    """What load_checkpoint() returns."""
+
+    path: Path
+    config: ViTConfig
+    params: dict[str, np.ndarray]
+    meta: dict                                   # JSON metadata (see save_checkpoint)
+    optimizer: dict | None = field(default=None)  # {'t': int, 'm': {...}, 'v': {...}} or None
+
+    @property
+    def epoch(self) -> int:
+        return int(self.meta.get("epoch", 0))
+
+    @property
+    def class_names(self) -> list[str]:
+        names = self.meta.get("class_names")
+        return list(names) if names else [str(k) for k in range(self.config.num_classes)]
+
+    def build_model(self):
+        """A ViT with this checkpoint's config and parameters (and dropout generator state)."""
+        from tinyvit.model import ViT
+
+        model = ViT(self.config)
+        for name, value in self.params.items():
+            model.params[name][...] = value
+        rng_state = self.meta.get("rng", {}).get("dropout")
+        if rng_state is not None:
+            model.rng.bit_generator.state = rng_state
+        return model
+
+
+def save_checkpoint(path: str | Path, model, meta: dict | None = None, optimizer=None) -> Path:
+    """Write model (+ optimizer state) and `meta` (JSON-able) to `path` atomically; return the path.
+
+    The archive is written to a temporary file in the same directory and then renamed
+    over `path` with os.replace, which is atomic: a crash or Ctrl-C mid-write leaves
+    either the old checkpoint or the new one, never half a file.
+    """
+    path = Path(path)
+    record = {"format": FORMAT, "version": VERSION, "config": model.config.to_dict(),
+              **(meta or {})}
+    record.setdefault("rng", {})["dropout"] = model.rng.bit_generator.state
+    arrays = {META_KEY: np.array(json.dumps(record))}
+    for name, value in model.params.items():
+        arrays[f"param/{name}"] = value
+    if optimizer is not None:
+        state = optimizer.state_dict()
+        record["optimizer_step"] = int(state["t"])
+        arrays[META_KEY] = np.array(json.dumps(record))
+        for name in model.params:
+            arrays[f"adam_m/{name}"] = state["m"][name]
+            arrays[f"adam_v/{name}"] = state["v"][name]
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as err:
+        raise TinyViTError(f"cannot write checkpoint {path}: {err.strerror or err}") from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def load_checkpoint(path: str | Path, config: ViTConfig | None = None, backend: str | None = None) -> Checkpoint:
+    """Read and validate a checkpoint. Every problem is a one-line TinyViTError.
+
+    config: if given, the checkpoint's model config must match it (the backend and the
+    init seed may differ). backend: run the loaded model on this backend instead of the
+    recorded one (a recorded 'numba' falls back to 'numpy' where Numba is missing).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise TinyViTError(f"checkpoint file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if META_KEY not in archive.files:
+                raise TinyViTError(f"{path} is not a tinyvit checkpoint (it has no tinyvit metadata).")
+            meta = json.loads(str(archive[META_KEY]))
+            arrays = {name: archive[name] for name in archive.files if name != META_KEY}
+    except TinyViTError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as err:
+        raise TinyViTError(f"{path} is not a tinyvit checkpoint (not a readable .npz archive: "
+                           f"{str(err).splitlines()[0] if str(err) else type(err).__name__}).") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise TinyViTError(f"{path} is not a tinyvit checkpoint (its metadata has no format '{FORMAT}').")
+    if int(meta.get("version", 0)) > VERSION:
+        raise TinyViTError(f"{path} was written by a newer tinyvit (checkpoint format version "
+                           f"{meta['version']}, this tinyvit reads up to {VERSION}); upgrade tinyvit.")
+    cfg_dict = dict(meta.get("config") or {})
+    if backend:
+        cfg_dict["backend"] = backend
+    elif cfg_dict.get("backend") == "numba":
+        from tinyvit.backend import numba_available
+
+        if not numba_available():
+            cfg_dict["backend"] = "numpy"
+    try:
+        ckpt_config = ViTConfig.from_dict(cfg_dict)
+    except TypeError as err:
+        raise TinyViTError(f"{path} has a damaged model config: {err}") from None
+    except TinyViTError as err:
+        raise TinyViTError(f"{path} has an invalid model config: {err}") from None
+    if config is not None:
+        check_same_config(ckpt_config, config, path)
+
+    params = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
+    _check_params(params, ckpt_config, path)
+    optimizer = None
+    m = {k[len("adam_m/"):]: v for k, v in arrays.items() if k.startswith("adam_m/")}
+    v = {k[len("adam_v/"):]: v for k, v in arrays.items() if k.startswith("adam_v/")}
+    if m or v:
+        if set(m) != set(params) or set(v) != set(params):
+            raise TinyViTError(f"{path} is damaged: its optimizer state does not cover the same parameters "
+                               "as the model.")
+        optimizer = {"t": int(meta.get("optimizer_step", 0)), "m": m, "v": v}
+    return Checkpoint(path=path, config=ckpt_config, params=params, meta=meta, optimizer=optimizer)
+
+
+def config_differences(a: ViTConfig, b: ViTConfig) -> list[str]:
+    """'field: a vs b' for every model field that differs (ignoring backend and seed)."""
+    da, db = a.to_dict(), b.to_dict()
+    return [f"{k}={da[k]!r} vs {db[k]!r}" for k in da
+            if k not in IGNORED_CONFIG_FIELDS and da[k] != db.get(k)]
+
+
+def check_same_config(ckpt_config: ViTConfig, config: ViTConfig, path: str | Path) -> None:
+    diffs = config_differences(ckpt_config, config)
+    if diffs:
+        raise TinyViTError(f"checkpoint {path} was made for a different model (checkpoint vs requested: "
+                           f"{', '.join(diffs)}).")
+
+
+def _check_params(params: dict[str, np.ndarray], config: ViTConfig, path: Path) -> None:
+    """The parameter names and shapes must be exactly those a ViT of this config has."""
+    from tinyvit.model import ViT
+
+    expected = {name: value.shape for name, value in ViT(config).params.items()}
+    missing = sorted(set(expected) - set(params))
+    extra = sorted(set(params) - set(expected))
+    if missing or extra:
+        detail = f"missing {', '.join(missing[:3])}" if missing else f"unexpected {', '.join(extra[:3])}"
+        raise TinyViTError(f"checkpoint {path} does not match its own model config ({detail}); "
+                           "the file is damaged or from another program.")
+    for name, shape in expected.items():
+        if params[name].shape != shape:
+            raise TinyViTError(f"checkpoint {path} does not match its model config: {name} has shape "
+                               f"{params[name].shape}, expected {shape}.")
+        if not np.all(np.isfinite(params[name])):
+            raise TinyViTError(f"checkpoint {path} holds non-finite values (NaN or inf) in {name}.")
