@@ -16,12 +16,12 @@ class Dataset:
     so that normalising the test split never peeks at test data.
     """
 
+    name: str
     x_train: np.ndarray
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
     class_names: list[str]
-    name: str
     mean: np.ndarray = field(init=False)
     std: np.ndarray = field(init=False)
 

@@ -54,7 +54,7 @@ def draw_layout(labels: np.ndarray, image_size: int, patch_size: int, rng: np.ra
     min_side = min(max(2, image_size // 8), max_side)
     max_side = min(max(min_side, image_size // 4), max_side)
 
-    # Shape of the two squares: [object, ...]. Identical distributions for red and blue.
+    # Size of the two squares [object, sample]: the same distribution for red and blue.
     side = rng.integers(min_side, max_side + 1, size=(2, n))
     # Offset of each square inside its first patch, per axis [object, axis (y, x), sample];
     # capped so the square never spans more than max_span patches.
@@ -62,19 +62,18 @@ def draw_layout(labels: np.ndarray, image_size: int, patch_size: int, rng: np.ra
     offset = rng.integers(0, offset_high[:, None, :] + 1, size=(2, 2, n))
     span = (offset + side[:, None, :] + p - 1) // p  # patches covered, per axis
 
-    red_first = np.stack([labels // 2 == 0, labels % 2 == 0])  # [axis]: red above / red left
-    start = np.empty((2, 2, n), dtype=np.int64)  # top-left pixel [object, axis, sample]
-    for axis in (0, 1):
-        first = np.where(red_first[axis], RED, BLUE)
-        span_first = span[first, axis, np.arange(n)]
-        span_second = span[1 - first, axis, np.arange(n)]
+    red_above, red_left = labels // 2 == 0, labels % 2 == 0
+    cell = np.empty((2, 2, n), dtype=np.int64)  # first patch covered [object, axis, sample]
+    for axis, red_first in ((0, red_above), (1, red_left)):
+        span_red, span_blue = span[RED, axis], span[BLUE, axis]
         # Spread the leftover patches before, between and after the squares, symmetrically.
-        slack = grid - span_first - span_second - GAP
+        slack = grid - span_red - span_blue - GAP
         a, b = rng.integers(0, slack + 1, size=(2, n))
-        cell_first = np.minimum(a, b)
-        cell_second = np.maximum(a, b) + span_first + GAP
-        start[first, axis, np.arange(n)] = cell_first * p + offset[first, axis, np.arange(n)]
-        start[1 - first, axis, np.arange(n)] = cell_second * p + offset[1 - first, axis, np.arange(n)]
+        first_cell = np.minimum(a, b)
+        second_cell = np.maximum(a, b) + np.where(red_first, span_red, span_blue) + GAP
+        cell[RED, axis] = np.where(red_first, first_cell, second_cell)
+        cell[BLUE, axis] = np.where(red_first, second_cell, first_cell)
+    start = cell * p + offset  # top-left pixel of each square [object, axis, sample]
 
     shade = rng.uniform(0.0, 0.3, size=(2, n, 3))
     shade[RED, :, 0] = rng.uniform(0.7, 1.0, size=n)
