@@ -108,7 +108,7 @@ def affine_transform(x: np.ndarray, angle: np.ndarray, zoom: np.ndarray, shift: 
 
 def bilinear_sample(x: np.ndarray, src_y: np.ndarray, src_x: np.ndarray) -> np.ndarray:
     """Read images (N, H, W, C) at fractional positions (N, h, w); outside the image reads 0."""
-    n, h, w, _ = x.shape
+    n, h, w, c = x.shape
     # A one-pixel zero border: clipping far-away coordinates onto it makes them read 0.
     padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
     y, xs = src_y + 1, src_x + 1  # coordinates in the padded image
@@ -117,7 +117,15 @@ def bilinear_sample(x: np.ndarray, src_y: np.ndarray, src_x: np.ndarray) -> np.n
     wx = (xs - x0).astype(x.dtype)[..., None]  # weight of the right neighbour
     top, bottom = np.clip(y0, 0, h + 1).astype(np.intp), np.clip(y0 + 1, 0, h + 1).astype(np.intp)
     left, right = np.clip(x0, 0, w + 1).astype(np.intp), np.clip(x0 + 1, 0, w + 1).astype(np.intp)
-    b = np.arange(n)[:, None, None]
-    upper = padded[b, top, left] * (1 - wx) + padded[b, top, right] * wx
-    lower = padded[b, bottom, left] * (1 - wx) + padded[b, bottom, right] * wx
+
+    # Number every padded pixel 0, 1, 2, ... and gather with one flat index per pixel:
+    # np.take on a flat array is several times faster than indexing with three arrays.
+    flat = padded.reshape(-1, c)
+    first = np.arange(n)[:, None, None] * (h + 2) * (w + 2)  # index of each image's first pixel
+
+    def read(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        return np.take(flat, first + rows * (w + 2) + cols, axis=0)
+
+    upper = read(top, left) * (1 - wx) + read(top, right) * wx
+    lower = read(bottom, left) * (1 - wx) + read(bottom, right) * wx
     return upper * (1 - wy) + lower * wy
