@@ -27,7 +27,7 @@ def load_image(path: str | Path, image_size: int | None = 32, channels: int = 3)
         with Image.open(path) as img:
             img.load()  # Pillow reads lazily; force decoding so a corrupt file fails here
             img = _to_rgb(img)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as err:
         raise TinyViTError(f"could not read image {path}: {err}") from None
     if channels == 1:
         img = img.convert("L")
