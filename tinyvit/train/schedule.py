@@ -15,6 +15,7 @@ def warmup_cosine(step: int, total_steps: int, base_lr: float, warmup_steps: int
     """
     if warmup_steps > 0 and step <= warmup_steps:
         return base_lr * step / warmup_steps
-    decay_steps = max(1, total_steps - warmup_steps)
-    progress = min(1.0, max(0.0, (step - warmup_steps) / decay_steps))
+    # The first step after warmup runs at base_lr, the last one at min_lr.
+    decay_steps = max(1, total_steps - warmup_steps - 1)
+    progress = min(1.0, max(0.0, (step - warmup_steps - 1) / decay_steps))
     return min_lr + 0.5 * (base_lr - min_lr) * (1.0 + math.cos(math.pi * progress))
