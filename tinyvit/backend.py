@@ -17,6 +17,7 @@ from tinyvit import ops as reference
 # move memory around and always run in NumPy.
 SWAPPABLE = (
     "linear_forward", "linear_backward",
+    "linear_gelu_forward", "linear_gelu_backward",
     "layernorm_forward", "layernorm_backward",
     "gelu_forward", "gelu_backward",
     "attention_forward", "attention_backward",

@@ -62,9 +62,12 @@ class MLPCache:
 
 def mlp_forward(ops, x: np.ndarray, p: dict, gelu: str, dropout: float,
                 rng: np.random.Generator, train: bool) -> tuple[np.ndarray, MLPCache]:
-    """The MLP: linear, GELU, (dropout), linear. x (B, N, D) -> (B, N, D)."""
-    h, fc1 = ops.linear_forward(x, p["mlp.fc1.weight"], p["mlp.fc1.bias"])    # (B, N, M)
-    a, act = ops.gelu_forward(h, gelu)                                          # (B, N, M)
+    """The MLP: linear, GELU, (dropout), linear. x (B, N, D) -> (B, N, D).
+
+    linear + GELU is one operation (ops/fused.py) so a backend may fuse them; act.x is still
+    the pre-GELU activation.
+    """
+    a, fc1, act = ops.linear_gelu_forward(x, p["mlp.fc1.weight"], p["mlp.fc1.bias"], gelu)  # (B, N, M)
     a, drop = dropout_forward(a, dropout, rng, train)                          # (B, N, M)
     y, fc2 = ops.linear_forward(a, p["mlp.fc2.weight"], p["mlp.fc2.bias"])    # (B, N, D)
     return y, MLPCache(fc1=fc1, act=act, drop=drop, fc2=fc2)
@@ -75,8 +78,7 @@ def mlp_backward(ops, dy: np.ndarray, cache: MLPCache) -> tuple[np.ndarray, dict
     g = {}
     da, g["mlp.fc2.weight"], g["mlp.fc2.bias"] = ops.linear_backward(dy, cache.fc2)
     da = dropout_backward(da, cache.drop)
-    dh = ops.gelu_backward(da, cache.act)
-    dx, g["mlp.fc1.weight"], g["mlp.fc1.bias"] = ops.linear_backward(dh, cache.fc1)
+    dx, g["mlp.fc1.weight"], g["mlp.fc1.bias"] = ops.linear_gelu_backward(da, cache.fc1, cache.act)
     return dx, g
 
 

@@ -8,6 +8,7 @@ from tinyvit.ops.adamw import adamw_update
 from tinyvit.ops.attention import AttentionCache, attention_backward, attention_forward, merge_heads, split_heads
 from tinyvit.ops.conv import conv2d_direct
 from tinyvit.ops.dropout import DropoutCache, dropout_backward, dropout_forward
+from tinyvit.ops.fused import linear_gelu_backward, linear_gelu_forward
 from tinyvit.ops.gelu import GeluCache, gelu_backward, gelu_forward
 from tinyvit.ops.layernorm import LayerNormCache, layernorm_backward, layernorm_forward
 from tinyvit.ops.linear import LinearCache, linear_backward, linear_forward
@@ -54,6 +55,8 @@ __all__ = [
     "learned2d_forward",
     "linear_backward",
     "linear_forward",
+    "linear_gelu_backward",
+    "linear_gelu_forward",
     "merge_heads",
     "patchify_backward",
     "patchify_forward",

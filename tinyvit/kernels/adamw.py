@@ -1,0 +1,36 @@
+"""AdamW as one loop over each parameter: one read of param, grad, m, v and one write (twin: ops/adamw.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinyvit.kernels.jit import kernel
+
+
+@kernel
+def _adamw(param, grad, m, v, lr, beta1, beta2, eps, decay, m_scale, v_scale):
+    # The same operations in the same order as ops/adamw.py, on one value at a time, in the
+    # parameter's dtype; NumPy makes five passes over memory for this, the loop makes one.
+    T = param.dtype.type
+    lr, beta1, beta2, eps, decay = T(lr), T(beta1), T(beta2), T(eps), T(decay)
+    m_scale, v_scale = T(m_scale), T(v_scale)
+    one_minus_b1, one_minus_b2 = T(1.0) - beta1, T(1.0) - beta2
+    for i in range(param.size):
+        g = grad[i]
+        mi = m[i] * beta1 + one_minus_b1 * g
+        vi = v[i] * beta2 + one_minus_b2 * (g * g)
+        m[i] = mi
+        v[i] = vi
+        p = param[i] * decay
+        param[i] = p - lr * (mi * m_scale) / (np.sqrt(vi * v_scale) + eps)
+
+
+def adamw_update(param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray, *, step: int,
+                 lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+                 weight_decay: float = 0.0) -> None:
+    """Update param, m and v in place, as ops.adamw.adamw_update."""
+    decay = 1.0 - lr * weight_decay if weight_decay else 1.0
+    if not (param.flags.c_contiguous and m.flags.c_contiguous and v.flags.c_contiguous):
+        raise ValueError("adamw_update needs C-contiguous param, m and v (it updates them in place).")
+    flat = [t.reshape(-1) for t in (param, np.ascontiguousarray(grad, dtype=param.dtype), m, v)]
+    _adamw(*flat, lr, beta1, beta2, eps, decay, 1.0 / (1.0 - beta1**step), 1.0 / (1.0 - beta2**step))

@@ -1,0 +1,205 @@
+"""Multi-head attention fused per (image, head): scores, bias, softmax and weighted sum in one pass.
+
+Twin: ops/attention.py. For each (b, h) one thread gathers that head's q, k, v out of the fused
+qkv rows into small cache-resident buffers, runs every product on the same 6 x 16 register tile
+as the big GEMM (kernels/microkernel.py), and writes the result straight into the merged-heads
+layout, so split_heads / merge_heads never copy whole tensors.
+
+The probabilities `att` are kept for the backward rather than recomputed: students inspect
+them (ViT.attention_maps), and at these sequence lengths (N <= 65) they cost less memory than
+the qkv activations they come from.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tinyvit.kernels.intrinsics import stack_array
+from tinyvit.kernels.jit import kernel
+from tinyvit.kernels.microkernel import MR, NR, tile_multiply
+from tinyvit.kernels.threads import parallel_for
+from tinyvit.kernels.vec import exp32, lane_dot, lane_max, lane_sum
+from tinyvit.ops.attention import AttentionCache
+from tinyvit.ops.posembed import relative_offsets
+
+
+@kernel(inline=True)
+def _pad(n):
+    """Room for n rows or columns of the register tile: whole MR and whole NR blocks."""
+    return max((n + MR - 1) // MR * MR, (n + NR - 1) // NR * NR)
+
+
+@kernel(inline=True)
+def _tile_matmul(a, b, c, m, n, depth):
+    """c[:m, :n] = a[:depth, :m]^T @ b[:depth, :n], whole tiles at a time (buffers are padded)."""
+    acc = stack_array(MR, NR, c)
+    for i0 in range(0, m, MR):
+        for j0 in range(0, n, NR):
+            tile_multiply(a, i0, b, j0, depth, acc)
+            for i in range(MR):
+                for j in range(NR):
+                    c[i0 + i, j0 + j] = acc[i, j]
+
+
+@kernel
+def _forward_heads(start, stop, qkv, heads, rel_t, use_rel, out, q_out, att):
+    B, N, D3 = qkv.shape
+    D = D3 // 3
+    Dh = D // heads
+    W = 2 * N - 1
+    T = qkv.dtype.type
+    single = qkv.itemsize == 4
+    scale = T(1.0 / math.sqrt(Dh))
+    L, Lw, Dp = _pad(N), _pad(W), _pad(Dh)
+    dt = qkv.dtype
+    q_t = np.zeros((Dh, L), dtype=dt)       # "k-major" operands: row d holds feature d of every token
+    k_t = np.zeros((Dh, L), dtype=dt)
+    v = np.zeros((N, Dp), dtype=dt)
+    p_t = np.zeros((N, L), dtype=dt)        # probabilities, transposed: the A operand of att @ v
+    s = np.zeros((L, L), dtype=dt)          # scores, then probabilities
+    r = np.zeros((L, Lw), dtype=dt)         # query i against every relative-offset key
+    o = np.zeros((L, Dp), dtype=dt)
+    for item in range(start, stop):
+        b, h = item // heads, item % heads
+        for n in range(N):
+            for d in range(Dh):
+                qv = qkv[b, n, h * Dh + d] * scale          # scale the query, as ops/attention.py
+                q_out[b, h, n, d] = qv
+                q_t[d, n] = qv
+                k_t[d, n] = qkv[b, n, D + h * Dh + d]
+                v[n, d] = qkv[b, n, 2 * D + h * Dh + d]
+        _tile_matmul(q_t, k_t, s, N, N, Dh)                # scores = q @ k^T
+        if use_rel:
+            _tile_matmul(q_t, rel_t[h], r, N, W, Dh)        # q @ rel^T: every query vs every offset
+            for i in range(N):
+                for j in range(N):
+                    s[i, j] += r[i, i - j + N - 1]          # the logit of offset i - j
+        for i in range(N):                                  # softmax over each row
+            top = lane_max(s[i], 0, N)
+            for j in range(N):
+                s[i, j] = exp32(s[i, j] - top) if single else math.exp(s[i, j] - top)
+            inv = T(1.0) / lane_sum(s[i], 0, N)
+            for j in range(N):
+                prob = s[i, j] * inv
+                att[b, h, i, j] = prob
+                p_t[j, i] = prob
+        _tile_matmul(p_t, v, o, N, Dh, N)                   # out = att @ v
+        for n in range(N):
+            for d in range(Dh):
+                out[b, n, h * Dh + d] = o[n, d]
+
+
+@kernel
+def _backward_heads(start, stop, dout, q, k, v, att, rel, use_rel, dqkv, drel_parts):
+    B, H, N, Dh = q.shape
+    D = H * Dh
+    W = 2 * N - 1
+    T = q.dtype.type
+    scale = T(1.0 / math.sqrt(Dh))
+    L, Lw, Dp = _pad(N), _pad(W), _pad(Dh)
+    dt = q.dtype
+    do_t = np.zeros((Dh, L), dtype=dt)      # dout of this head, k-major (A operand of dout @ v^T)
+    do = np.zeros((N, Dp), dtype=dt)        # ... and token-major (B operand of att^T @ dout)
+    v_t = np.zeros((Dh, L), dtype=dt)
+    kk = np.zeros((N, Dp), dtype=dt)
+    qq = np.zeros((N, Dp), dtype=dt)
+    p = np.zeros((N, L), dtype=dt)
+    ds = np.zeros((L, L), dtype=dt)         # d scores
+    ds_t = np.zeros((N, L), dtype=dt)
+    dp = np.zeros((L, L), dtype=dt)         # d probabilities
+    dr = np.zeros((L, Lw), dtype=dt)        # d (query vs offset) logits
+    dr_t = np.zeros((W, L), dtype=dt)
+    relh = np.zeros((W, Dp), dtype=dt)
+    out1 = np.zeros((Lw, Dp), dtype=dt)
+    out2 = np.zeros((Lw, Dp), dtype=dt)
+    for item in range(start, stop):
+        b, h = item // H, item % H
+        for n in range(N):
+            for d in range(Dh):
+                g = dout[b, n, h * Dh + d]
+                do_t[d, n] = g
+                do[n, d] = g
+                v_t[d, n] = v[b, h, n, d]
+                kk[n, d] = k[b, h, n, d]
+                qq[n, d] = q[b, h, n, d]
+            for j in range(N):
+                p[n, j] = att[b, h, n, j]
+        _tile_matmul(do_t, v_t, dp, N, N, Dh)               # out = att @ v -> datt = dout @ v^T
+        _tile_matmul(p, do, out1, N, Dh, N)                 #               -> dv = att^T @ dout
+        for n in range(N):
+            for d in range(Dh):
+                dqkv[b, n, 2 * D + h * Dh + d] = out1[n, d]
+        for i in range(N):                                  # softmax: ds = att * (datt - sum(datt * att))
+            dot = lane_dot(dp[i], p[i], 0, N)
+            for j in range(N):
+                g = p[i, j] * (dp[i, j] - dot)
+                ds[i, j] = g
+                ds_t[j, i] = g
+        _tile_matmul(ds, qq, out2, N, Dh, N)                # scores = q @ k^T -> dk = ds^T @ q
+        for n in range(N):
+            for d in range(Dh):
+                dqkv[b, n, D + h * Dh + d] = out2[n, d]
+        _tile_matmul(ds_t, kk, out1, N, Dh, N)              #                  -> dq = ds @ k
+        if use_rel:
+            for i in range(N):                              # undo the gather: scatter ds by offset
+                for o in range(W):
+                    dr[i, o] = 0
+                for j in range(N):
+                    dr[i, i - j + N - 1] = ds[i, j]
+                for o in range(W):
+                    dr_t[o, i] = dr[i, o]
+            for o in range(W):
+                for d in range(Dh):
+                    relh[o, d] = rel[h, o, d]
+            _tile_matmul(dr_t, relh, out2, N, Dh, W)        # rel_logits = q @ rel^T -> dq += dr @ rel
+            for n in range(N):
+                for d in range(Dh):
+                    out1[n, d] += out2[n, d]
+            _tile_matmul(dr, qq, out2, W, Dh, N)            #                        -> drel = dr^T @ q
+            for o in range(W):
+                for d in range(Dh):
+                    drel_parts[b, h, o, d] = out2[o, d]
+        for n in range(N):
+            for d in range(Dh):
+                dqkv[b, n, h * Dh + d] = out1[n, d] * scale  # undo the query scaling
+
+
+def attention_forward(qkv: np.ndarray, heads: int,
+                      rel_pos: np.ndarray | None = None) -> tuple[np.ndarray, AttentionCache]:
+    """qkv (B, N, 3D), rel_pos (2N-1, D) or None -> out (B, N, D), as ops.attention.attention_forward."""
+    qkv = np.ascontiguousarray(qkv)
+    B, N, D3 = qkv.shape
+    D = D3 // 3
+    Dh = D // heads
+    dt = qkv.dtype
+    rel = offsets = None
+    rel_t = np.zeros((heads, Dh, _pad(2 * N - 1)), dtype=dt)  # the relative keys, k-major per head
+    if rel_pos is not None:
+        rel = rel_pos.reshape(2 * N - 1, heads, Dh).transpose(1, 0, 2)     # (H, 2N-1, Dh), a view
+        rel_t[:, :, :2 * N - 1] = rel.transpose(0, 2, 1)
+        offsets = relative_offsets(N)
+    out = np.empty((B, N, D), dtype=dt)
+    q = np.empty((B, heads, N, Dh), dtype=dt)
+    att = np.empty((B, heads, N, N), dtype=dt)
+    parallel_for(_forward_heads, B * heads, qkv, heads, rel_t, rel_pos is not None, out, q, att)
+    k = qkv[..., D:2 * D].reshape(B, N, heads, Dh).transpose(0, 2, 1, 3)  # views: no copies
+    v = qkv[..., 2 * D:].reshape(B, N, heads, Dh).transpose(0, 2, 1, 3)
+    return out, AttentionCache(q=q, k=k, v=v, att=att, rel=rel, offsets=offsets)
+
+
+def attention_backward(dout: np.ndarray, cache: AttentionCache) -> tuple[np.ndarray, np.ndarray | None]:
+    """dout (B, N, D) -> dqkv (B, N, 3D), drel_pos (2N-1, D) or None, as ops.attention.attention_backward."""
+    q, k, v, att = cache.q, cache.k, cache.v, cache.att
+    B, H, N, Dh = q.shape
+    dt = q.dtype
+    use_rel = cache.rel is not None
+    W = 2 * N - 1
+    rel = np.ascontiguousarray(cache.rel) if use_rel else np.zeros((H, W, Dh), dtype=dt)
+    drel_parts = np.empty((B, H, W, Dh) if use_rel else (0, 0, 0, 0), dtype=dt)
+    dqkv = np.empty((B, N, 3 * H * Dh), dtype=dt)
+    parallel_for(_backward_heads, B * H, np.ascontiguousarray(dout, dtype=dt), np.ascontiguousarray(q), k, v,
+                 np.ascontiguousarray(att), rel, use_rel, dqkv, drel_parts)
+    drel_pos = drel_parts.sum(axis=0).transpose(1, 0, 2).reshape(W, H * Dh) if use_rel else None
+    return dqkv, drel_pos

@@ -1,0 +1,47 @@
+"""GELU forward and backward over whole arrays (twin: ops/gelu.py); fused with fc1 in kernels/linear.py."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinyvit.kernels.gelu_math import gelu_slope, gelu_value
+from tinyvit.kernels.jit import kernel
+from tinyvit.kernels.threads import parallel_for
+from tinyvit.ops.gelu import GeluCache
+
+CHUNK = 4096  # values per work item: big enough to amortise a call, small enough to balance threads
+
+
+@kernel
+def _gelu_chunks(start, stop, x, y, tanh_approx):
+    T = x.dtype.type
+    single = x.itemsize == 4
+    for c in range(start, stop):
+        for i in range(c * CHUNK, min((c + 1) * CHUNK, x.size)):
+            y[i] = gelu_value(x[i], tanh_approx, single, T)
+
+
+@kernel
+def _gelu_grad_chunks(start, stop, x, dy, dx, tanh_approx):
+    T = x.dtype.type
+    single = x.itemsize == 4
+    for c in range(start, stop):
+        for i in range(c * CHUNK, min((c + 1) * CHUNK, x.size)):
+            dx[i] = dy[i] * gelu_slope(x[i], tanh_approx, single, T)
+
+
+def gelu_forward(x: np.ndarray, approximate: str = "erf") -> tuple[np.ndarray, GeluCache]:
+    """x (...) -> y (...), as ops.gelu.gelu_forward."""
+    flat = np.ascontiguousarray(x).reshape(-1)
+    y = np.empty_like(flat)
+    parallel_for(_gelu_chunks, -(-flat.size // CHUNK), flat, y, approximate == "tanh")
+    return y.reshape(x.shape), GeluCache(x=x, approximate=approximate)
+
+
+def gelu_backward(dy: np.ndarray, cache: GeluCache) -> np.ndarray:
+    """dy (...) -> dx (...), as ops.gelu.gelu_backward."""
+    x = np.ascontiguousarray(cache.x).reshape(-1)
+    dy_flat = np.ascontiguousarray(dy, dtype=x.dtype).reshape(-1)
+    dx = np.empty_like(x)
+    parallel_for(_gelu_grad_chunks, -(-x.size // CHUNK), x, dy_flat, dx, cache.approximate == "tanh")
+    return dx.reshape(cache.x.shape)

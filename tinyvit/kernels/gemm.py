@@ -1,0 +1,164 @@
+"""A cache-blocked, packed, parallel GEMM: the loop nest that BLAS runs, written out in Numba.
+
+C (M, N) = op(A) (M, K) @ op(B) (K, N), where op transposes or not, in the structure of
+Goto & van de Geijn ("Anatomy of high-performance matrix multiplication", 2008):
+
+    pack all of B into column panels of NR       (once per call, shared by the threads)
+    for each block of MC rows of A, in parallel (kernels/threads.py):
+        for each slice of KC along K:
+            pack the MC x KC block of A into row panels of MR
+            for each column panel of B:          (its KC x NR slice stays in L1)
+                for each row panel of A:         (the MC x KC block stays in L2)
+                    6 x 16 register tile          (kernels/microkernel.py)
+
+Packing copies both operands into the exact order the register tile reads them, so the hot loop
+only ever walks memory forwards. When a block of rows of C is finished, an epilogue runs on it while it
+is still in L2: adding the bias, and the GELU of an MLP's first layer (saving a pass over memory).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinyvit.kernels.gelu_math import gelu_value
+from tinyvit.kernels.intrinsics import stack_array
+from tinyvit.kernels.jit import kernel
+from tinyvit.kernels.microkernel import MR, NR, tile_multiply
+from tinyvit.kernels.threads import num_threads, parallel_for
+
+KC = 256   # a KC x NR panel of B is 16 KB of float32: it stays in the 32 KB L1 cache
+MC = 96    # an MC x KC block of A is 96 KB: it stays in the 1 MB L2 cache
+
+# What the epilogue does with a finished block of rows of C.
+PLAIN = 0      # C = A @ B
+BIAS = 1       # C = A @ B + bias
+BIAS_GELU = 2  # pre = A @ B + bias is kept in `pre`, and C = gelu(pre)
+
+
+@kernel
+def _pack_b_panels(start, stop, b, trans_b, panels, colsum):
+    """Panels start:stop of op(B): panels[p, k, j] = op(B)[k, p * NR + j], plus its column sums."""
+    K, N = panels.shape[1], (b.shape[0] if trans_b else b.shape[1])
+    want_sums = colsum.shape[0] == N
+    sums = stack_array(1, NR, b)            # one running sum per column: vectorises, no reassoc
+    for p in range(start, stop):
+        j0 = p * NR
+        width = min(NR, N - j0)
+        for j in range(NR):
+            sums[0, j] = 0
+        for k in range(K):
+            for j in range(width):
+                value = b[j0 + j, k] if trans_b else b[k, j0 + j]
+                panels[p, k, j] = value
+                sums[0, j] += value
+        if want_sums:
+            for j in range(width):
+                colsum[j0 + j] = sums[0, j]
+
+
+def pack_b(b: np.ndarray, trans_b: bool, colsum: np.ndarray) -> np.ndarray:
+    """op(B) (K, N) -> panels (ceil(N / NR), K, NR), zero-padded on the right.
+
+    If colsum has N entries it receives the column sums of op(B): for B = dY that is the bias
+    gradient, for free while the data streams through anyway.
+    """
+    K, N = (b.shape[1], b.shape[0]) if trans_b else b.shape
+    panels = np.zeros(((N + NR - 1) // NR, K, NR), dtype=b.dtype)
+    parallel_for(_pack_b_panels, panels.shape[0], b, trans_b, panels, colsum)
+    return panels
+
+
+@kernel(inline=True)
+def _pack_a(a, trans_a, i0, rows, k0, depth, block):
+    """Rows i0:i0+rows, columns k0:k0+depth of op(A) -> block[panel, k, i] (MR rows per panel)."""
+    for p in range((rows + MR - 1) // MR):
+        for i in range(MR):
+            r = p * MR + i
+            if r < rows:
+                if trans_a:
+                    for k in range(depth):
+                        block[p, k, i] = a[k0 + k, i0 + r]
+                else:
+                    for k in range(depth):
+                        block[p, k, i] = a[i0 + r, k0 + k]
+            else:
+                for k in range(depth):
+                    block[p, k, i] = 0
+
+
+@kernel(inline=True)
+def _store_tile(acc, out, r0, c0, rows, cols, accumulate, spill):
+    """out[r0:r0+rows, c0:c0+cols] (+)= acc, through the small heap array `spill`.
+
+    acc must only ever be indexed by constants (loops of fixed length, unrolled): a single access
+    with a variable index and LLVM would keep the tile in memory instead of registers. So the tile
+    is first copied out whole, then the rows and columns that exist are added to C.
+    """
+    for i in range(MR):
+        for j in range(NR):
+            spill[i, j] = acc[i, j]
+    for i in range(rows):
+        for j in range(cols):
+            if accumulate:
+                out[r0 + i, c0 + j] += spill[i, j]
+            else:
+                out[r0 + i, c0 + j] = spill[i, j]
+
+
+@kernel(inline=True)
+def _epilogue(out, r0, rows, epilogue, bias, pre, tanh_approx):
+    """Bias (and GELU) on rows r0:r0+rows of C, just finished and still in L2."""
+    T = out.dtype.type
+    single = out.itemsize == 4
+    N = out.shape[1]
+    for i in range(r0, r0 + rows):
+        if epilogue == BIAS:
+            for j in range(N):
+                out[i, j] += bias[j]
+        elif epilogue == BIAS_GELU:
+            for j in range(N):
+                h = out[i, j] + bias[j]
+                pre[i, j] = h
+                out[i, j] = gelu_value(h, tanh_approx, single, T)
+
+
+@kernel
+def _multiply_blocks(start, stop, a, trans_a, panels, out, mc, epilogue, bias, pre, tanh_approx):
+    """Row blocks start:stop (of mc rows each) of out = op(A) @ B: the work of one thread."""
+    M, N = out.shape
+    K = panels.shape[1]
+    block = np.empty((mc // MR, KC, MR), dtype=out.dtype)
+    acc = stack_array(MR, NR, out)
+    spill = np.empty((MR, NR), dtype=out.dtype)
+    for blk in range(start, stop):
+        i0 = blk * mc
+        rows = min(mc, M - i0)
+        for k0 in range(0, K, KC):
+            depth = min(KC, K - k0)
+            _pack_a(a, trans_a, i0, rows, k0, depth, block)
+            for p in range(panels.shape[0]):
+                b_panel = panels[p, k0:k0 + depth]
+                cols = min(NR, N - p * NR)
+                for q in range((rows + MR - 1) // MR):
+                    tile_multiply(block[q], 0, b_panel, 0, depth, acc)
+                    _store_tile(acc, out, i0 + q * MR, p * NR, min(MR, rows - q * MR), cols, k0 > 0, spill)
+        if epilogue != PLAIN:
+            _epilogue(out, i0, rows, epilogue, bias, pre, tanh_approx)
+
+
+def gemm(a: np.ndarray, trans_a: bool, panels: np.ndarray, out: np.ndarray, epilogue: int = PLAIN,
+         bias: np.ndarray | None = None, pre: np.ndarray | None = None, tanh_approx: bool = False) -> np.ndarray:
+    """out (M, N) = op(A) @ B, with B packed by pack_b, then the epilogue; see the module docstring.
+
+    `bias` (N,) and `pre` (M, N) are only used by the epilogues that need them.
+    """
+    M = out.shape[0]
+    threads = num_threads()
+    # Blocks of at most MC rows, at least two per thread, in whole MR panels.
+    mc = min(MC, ((M + 2 * threads - 1) // (2 * threads) + MR - 1) // MR * MR)
+    empty = np.empty((0, 0), dtype=out.dtype)
+    bias = empty.reshape(0) if bias is None else bias
+    pre = empty if pre is None else pre
+    parallel_for(_multiply_blocks, (M + mc - 1) // mc, a, trans_a, panels, out, mc, epilogue, bias, pre,
+                 tanh_approx)
+    return out

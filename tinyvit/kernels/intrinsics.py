@@ -1,0 +1,57 @@
+"""Two things plain Numba cannot say: a small array on the stack, and a float32 built from its bits."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba.core import cgutils, config, types
+from numba.extending import intrinsic
+from numba.np.arrayobj import make_array, populate_array
+
+
+def _stack_array_py(rows, cols, like):
+    return np.empty((rows, cols), dtype=like.dtype)
+
+
+def _float32_from_bits_py(bits):
+    return np.array(bits, dtype=np.int32).view(np.float32)[()]
+
+
+@intrinsic
+def _stack_array(typingctx, rows, cols, like):
+    # An LLVM alloca instead of a heap allocation. LLVM knows that nothing else can point at
+    # it, so a tile of accumulators indexed by constants lives in registers, never in memory.
+    if not (isinstance(rows, types.IntegerLiteral) and isinstance(cols, types.IntegerLiteral)):
+        return None
+    r, c = rows.literal_value, cols.literal_value
+    arrty = types.Array(like.dtype, 2, "C")
+
+    def codegen(context, builder, sig, args):
+        lty = context.get_data_type(like.dtype)
+        size = context.get_abi_sizeof(lty)
+        data = cgutils.alloca_once(builder, lty, size=r * c)
+        ary = make_array(arrty)(context, builder)
+        intp = lambda v: context.get_constant(types.intp, v)  # noqa: E731
+        populate_array(ary, data=data, shape=[intp(r), intp(c)], strides=[intp(c * size), intp(size)],
+                       itemsize=intp(size), meminfo=None)
+        return ary._getvalue()
+
+    return arrty(rows, cols, like), codegen
+
+
+@intrinsic
+def _float32_from_bits(typingctx, bits):
+    # Reinterpret an int32 as float32 (what C does with a union): the way to build 2**n
+    # from the exponent field in a vectorisable exp (kernels/vec.py).
+    if not isinstance(bits, types.Integer):
+        return None
+
+    def codegen(context, builder, sig, args):
+        i32 = builder.trunc(args[0], context.get_value_type(types.int32)) if bits.bitwidth > 32 else args[0]
+        return builder.bitcast(i32, context.get_value_type(types.float32))
+
+    return types.float32(bits), codegen
+
+
+# The Python twins run under NUMBA_DISABLE_JIT=1 (an intrinsic cannot run as Python).
+stack_array = _stack_array_py if config.DISABLE_JIT else _stack_array
+float32_from_bits = _float32_from_bits_py if config.DISABLE_JIT else _float32_from_bits

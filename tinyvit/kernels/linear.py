@@ -1,0 +1,97 @@
+"""The linear layer on the packed GEMM (twin: ops/linear.py), and fc1 + GELU fused into one pass."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinyvit.kernels.gelu import gelu_backward
+from tinyvit.kernels.gemm import BIAS, BIAS_GELU, PLAIN, gemm, pack_b
+from tinyvit.kernels.microkernel import NR
+from tinyvit.ops.gelu import GeluCache
+from tinyvit.ops.linear import LinearCache
+
+# Which implementation ran each product, keyed by (product, IN, OUT): 'numba' or 'blas'.
+# The benchmark prints it per layer (python -m tinyvit.bench).
+PATHS: dict[tuple[str, int, int], str] = {}
+
+
+def use_numba(rows: int, depth: int, cols: int) -> bool:
+    """Whether the Numba GEMM runs rows x depth @ depth x cols.
+
+    Measured on the ViT shapes (python -m tinyvit.bench --gemm): it matches OpenBLAS once every
+    dimension fills a few register tiles, and beats it on the narrow ones (OpenBLAS is tuned
+    for big squares). Below that (the classifier head: 10 columns of a 16-wide tile) BLAS wins.
+    """
+    return cols >= NR and depth >= 8 and rows * depth * cols >= 1 << 18
+
+
+def _rows(t: np.ndarray) -> np.ndarray:
+    """(..., F) -> (R, F) C-contiguous: the one layout the kernels are compiled for."""
+    return np.ascontiguousarray(t.reshape(-1, t.shape[-1]))
+
+
+def _empty(dtype) -> np.ndarray:
+    return np.empty(0, dtype=dtype)
+
+
+def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> tuple[np.ndarray, LinearCache]:
+    """x (..., IN), w (IN, OUT), b (OUT,) or None -> y (..., OUT)."""
+    x2 = _rows(x)
+    (R, IN), OUT = x2.shape, w.shape[1]
+    if use_numba(R, IN, OUT):
+        PATHS["forward", IN, OUT] = "numba"
+        y = gemm(x2, False, pack_b(w, False, _empty(w.dtype)), np.empty((R, OUT), dtype=x2.dtype),
+                 PLAIN if b is None else BIAS, bias=b)
+    else:
+        PATHS["forward", IN, OUT] = "blas"
+        y = x2 @ w
+        if b is not None:
+            y += b
+    return y.reshape(*x.shape[:-1], OUT), LinearCache(x=x, w=w)
+
+
+def linear_backward(dy: np.ndarray, cache: LinearCache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """dy (..., OUT) -> dx (..., IN), dw (IN, OUT), db (OUT,)."""
+    x2, dy2, w = _rows(cache.x), _rows(dy), cache.w
+    (R, IN), OUT = x2.shape, w.shape[1]
+    if use_numba(R, OUT, IN):                                   # dx = dy @ w^T
+        PATHS["input grad", IN, OUT] = "numba"
+        dx = gemm(dy2, False, pack_b(w, True, _empty(w.dtype)), np.empty((R, IN), dtype=dy2.dtype))
+    else:
+        PATHS["input grad", IN, OUT] = "blas"
+        dx = dy2 @ w.T
+    if use_numba(IN, R, OUT):                                   # dw = x^T @ dy, db = column sums of dy
+        PATHS["weight grad", IN, OUT] = "numba"
+        db = np.empty(OUT, dtype=dy2.dtype)
+        dw = gemm(x2, True, pack_b(dy2, False, db), np.empty((IN, OUT), dtype=dy2.dtype))
+    else:
+        PATHS["weight grad", IN, OUT] = "blas"
+        dw, db = x2.T @ dy2, dy2.sum(axis=0)
+    return dx.reshape(cache.x.shape), dw, db
+
+
+def linear_gelu_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray,
+                        approximate: str = "erf") -> tuple[np.ndarray, LinearCache, GeluCache]:
+    """gelu(x @ w + b) in one pass: the GEMM's epilogue adds the bias and applies GELU to each
+    block of rows while it is still in cache, keeping the pre-GELU values for the backward.
+    """
+    x2 = _rows(x)
+    (R, IN), OUT = x2.shape, w.shape[1]
+    if not use_numba(R, IN, OUT):
+        from tinyvit.kernels.gelu import gelu_forward
+
+        h, lin = linear_forward(x, w, b)
+        a, act = gelu_forward(h, approximate)
+        return a, lin, act
+    PATHS["forward", IN, OUT] = "numba"
+    pre = np.empty((R, OUT), dtype=x2.dtype)
+    a = gemm(x2, False, pack_b(w, False, _empty(w.dtype)), np.empty((R, OUT), dtype=x2.dtype), BIAS_GELU,
+             bias=b, pre=pre, tanh_approx=approximate == "tanh")
+    shape = (*x.shape[:-1], OUT)
+    return a.reshape(shape), LinearCache(x=x, w=w), GeluCache(x=pre.reshape(shape), approximate=approximate)
+
+
+def linear_gelu_backward(da: np.ndarray, lin: LinearCache,
+                         act: GeluCache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """da (..., OUT), the gradient at the GELU's output -> dx, dw, db of the linear layer."""
+    return linear_backward(gelu_backward(da, act), lin)

@@ -1,0 +1,30 @@
+"""The register tile: a 6 x 16 block of C computed with every partial sum held in a CPU register."""
+
+from __future__ import annotations
+
+from tinyvit.kernels.jit import kernel
+
+# An AVX2 core has 16 vector registers of 8 float32. A 6 x 16 tile of C is 12 of them; two more
+# hold the current row of B and one the broadcast element of A: 15 of 16, no spills. Each step
+# of k then does 12 fused multiply-adds from 8 loads, which keeps both FMA units busy.
+MR = 6    # rows of the tile (broadcast from A)
+NR = 16   # columns of the tile (two vectors of B)
+
+
+@kernel(inline=True)
+def tile_multiply(a, a_col, b, b_col, depth, acc):
+    """acc (MR, NR) = a[:depth, a_col:a_col+MR]^T @ b[:depth, b_col:b_col+NR].
+
+    Both operands are "k-major": row k of `a` holds the MR values of A's column k that this
+    tile needs, and row k of `b` the NR values of B's row k. That is the layout packing
+    produces (kernels/gemm.py), so the loop reads both with unit stride. `acc` must be a
+    stack array (intrinsics.stack_array): it is what LLVM keeps in registers.
+    """
+    for i in range(MR):
+        for j in range(NR):
+            acc[i, j] = 0
+    for k in range(depth):
+        for i in range(MR):
+            aik = a[k, a_col + i]
+            for j in range(NR):
+                acc[i, j] += aik * b[k, b_col + j]
