@@ -225,7 +225,9 @@ def set_threads(n: int):
         limiter = threadpool_limits(limits=n)
     except ImportError:
         pass
-    if "numba" in sys.modules:
+    from tinyvit.backend import numba_available
+
+    if numba_available():
         try:
             import numba
 
@@ -388,7 +390,8 @@ def _run(trainer, args) -> int:
               f"continue with: tinyvit train --resume {trainer.out_dir / 'last.npz'}")
     else:
         speed = f", {summary['img_per_s']:.0f} img/s" if summary["img_per_s"] else ""
-        print(f"done: {summary['epochs_done']} epochs in {_fmt_seconds(summary['elapsed_seconds'])}{speed}; "
+        print(f"done: {summary['epochs_done']} epochs in {_fmt_seconds(summary['elapsed_seconds'])} "
+              f"({_fmt_seconds(summary['cpu_seconds'])} CPU){speed}; "
               f"best test accuracy {summary['best_test_acc']:.2%} at epoch {summary['best_epoch']}")
         if ev is not None and len(ev.confusion) <= 20:
             print("confusion matrix of the test split (rows: true class, columns: predicted):")
