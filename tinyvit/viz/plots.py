@@ -102,3 +102,56 @@ def patch_grid_figure(image: np.ndarray, patch_size: int, path: str | Path, titl
         sub.set_title(str(n), fontsize=5, pad=1)
     fig.suptitle(title)
     return save(fig, path)
+
+
+def bar_plot(labels: list[str], values: list[float], path: str | Path, ylabel: str, title: str = "",
+             reference: float | None = None, reference_label: str = "") -> Path:
+    """One bar per label, its value written on top; an optional dashed reference line (e.g. chance)."""
+    fig, ax = plt.subplots(figsize=(1.1 * len(labels) + 2, 3.6))
+    bars = ax.bar(labels, values, color="tab:blue")
+    for bar, v in zip(bars, values, strict=True):
+        ax.text(bar.get_x() + bar.get_width() / 2, v, f"{v:.1%}", ha="center", va="bottom", fontsize=8)
+    if reference is not None:
+        ax.axhline(reference, color="gray", ls="--", lw=1, label=reference_label)
+        ax.legend(fontsize=8, loc="lower right")
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 1.08)
+    ax.set_title(title)
+    plt.setp(ax.get_xticklabels(), rotation=20, ha="right", fontsize=8)
+    return save(fig, path)
+
+
+def attention_distance_plot(distances: np.ndarray, path: str | Path, image_size: int, title: str = "") -> Path:
+    """Mean attention distance (layers, heads) as dots per layer, as in the paper's Fig. 7 (right)."""
+    L, H = distances.shape
+    fig, ax = plt.subplots(figsize=(5, 3.8))
+    for h in range(H):
+        ax.scatter(np.arange(L), distances[:, h], s=18, label=f"head {h}")
+    ax.set_xlabel("network depth (layer)")
+    ax.set_ylabel("mean attention distance (pixels)")
+    ax.set_ylim(0, image_size)
+    ax.set_xticks(range(L))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title(title)
+    return save(fig, path)
+
+
+def overlay_grid(images: np.ndarray, maps: np.ndarray, path: str | Path, titles: list[str] | None = None,
+                 title: str = "") -> Path:
+    """Each image (K, H, W, C) above its heat map (K, g, g) stretched over it, as in the paper's Fig. 6."""
+    K = len(images)
+    fig, axes = plt.subplots(2, K, figsize=(1.6 * K, 3.6), squeeze=False)
+    for k in range(K):
+        shown = to_displayable(images[k])
+        axes[0, k].imshow(shown, cmap="gray")
+        H, W = shown.shape[:2]
+        axes[1, k].imshow(shown, cmap="gray")
+        axes[1, k].imshow(maps[k], cmap="inferno", alpha=0.6, extent=(-0.5, W - 0.5, H - 0.5, -0.5),
+                          interpolation="bilinear")
+        for ax in axes[:, k]:
+            ax.axis("off")
+        if titles:
+            axes[0, k].set_title(titles[k], fontsize=7)
+    fig.suptitle(title)
+    return save(fig, path)
