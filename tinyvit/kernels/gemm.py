@@ -36,35 +36,53 @@ BIAS_GELU = 2  # pre = A @ B + bias is kept in `pre`, and C = gelu(pre)
 
 
 @kernel
-def _pack_b_panels(start, stop, b, trans_b, panels, colsum):
-    """Panels start:stop of op(B): panels[p, k, j] = op(B)[k, p * NR + j], plus its column sums."""
+def _pack_b_groups(start, stop, b, trans_b, panels, colsum_parts):
+    """Groups start:stop of op(B)'s rows into the panels: panels[p, k, j] = op(B)[k, p * NR + j].
+
+    op(B) is read in its own row order (B's rows, or B^T's rows = B's columns read as B's rows),
+    so memory is walked forwards; each group also sums its rows, for the bias gradient.
+    """
     K, N = panels.shape[1], (b.shape[0] if trans_b else b.shape[1])
-    want_sums = colsum.shape[0] == N
-    sums = stack_array(1, NR, b)            # one running sum per column: vectorises, no reassoc
-    for p in range(start, stop):
-        j0 = p * NR
-        width = min(NR, N - j0)
-        for j in range(NR):
-            sums[0, j] = 0
-        for k in range(K):
-            for j in range(width):
-                value = b[j0 + j, k] if trans_b else b[k, j0 + j]
-                panels[p, k, j] = value
-                sums[0, j] += value
-        if want_sums:
-            for j in range(width):
-                colsum[j0 + j] = sums[0, j]
+    groups = colsum_parts.shape[0]
+    src = b.shape[0]                               # rows of b, split into the groups
+    for g in range(start, stop):
+        lo, hi = src * g // groups, src * (g + 1) // groups
+        if trans_b:                                # row r of b is column r of op(B)
+            for r in range(lo, hi):
+                for k in range(K):
+                    panels[r // NR, k, r % NR] = b[r, k]
+        else:                                      # row r of b is row r of op(B)
+            # One panel at a time: one stream read, one written. (Row by row would write to
+            # every panel at once, and panels lie a multiple of 4 KB apart: the writes would
+            # all land in the same few L1 cache sets and evict each other.)
+            for p in range(N // NR):
+                for r in range(lo, hi):
+                    for j in range(NR):            # a 16-wide vector copy
+                        panels[p, r, j] = b[r, p * NR + j]
+            for r in range(lo, hi):
+                for j in range(N // NR * NR, N):   # the ragged last panel
+                    panels[j // NR, r, j % NR] = b[r, j]
+            for j in range(N):
+                colsum_parts[g, j] = 0
+            for r in range(lo, hi):
+                for j in range(N):
+                    colsum_parts[g, j] += b[r, j]
 
 
-def pack_b(b: np.ndarray, trans_b: bool, colsum: np.ndarray) -> np.ndarray:
+def pack_b(b: np.ndarray, trans_b: bool, colsum: np.ndarray | None = None) -> np.ndarray:
     """op(B) (K, N) -> panels (ceil(N / NR), K, NR), zero-padded on the right.
 
-    If colsum has N entries it receives the column sums of op(B): for B = dY that is the bias
-    gradient, for free while the data streams through anyway.
+    With `colsum` (N,) given (and trans_b False) it receives the column sums of B: for B = dY
+    that is the bias gradient, for free while the data streams through anyway.
     """
     K, N = (b.shape[1], b.shape[0]) if trans_b else b.shape
-    panels = np.zeros(((N + NR - 1) // NR, K, NR), dtype=b.dtype)
-    parallel_for(_pack_b_panels, panels.shape[0], b, trans_b, panels, colsum)
+    panels = np.empty(((N + NR - 1) // NR, K, NR), dtype=b.dtype)
+    panels[-1, :, N % NR or NR:] = 0              # the padding columns of the last panel
+    groups = min(4 * num_threads(), b.shape[0])
+    parts = np.empty((groups, 0 if trans_b else N), dtype=b.dtype)
+    parallel_for(_pack_b_groups, groups, b, trans_b, panels, parts)
+    if colsum is not None:
+        colsum[...] = parts.sum(axis=0)
     return panels
 
 

@@ -30,17 +30,13 @@ def _rows(t: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(t.reshape(-1, t.shape[-1]))
 
 
-def _empty(dtype) -> np.ndarray:
-    return np.empty(0, dtype=dtype)
-
-
 def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> tuple[np.ndarray, LinearCache]:
     """x (..., IN), w (IN, OUT), b (OUT,) or None -> y (..., OUT)."""
     x2 = _rows(x)
     (R, IN), OUT = x2.shape, w.shape[1]
     if use_numba(R, IN, OUT):
         PATHS["forward", IN, OUT] = "numba"
-        y = gemm(x2, False, pack_b(w, False, _empty(w.dtype)), np.empty((R, OUT), dtype=x2.dtype),
+        y = gemm(x2, False, pack_b(w, False), np.empty((R, OUT), dtype=x2.dtype),
                  PLAIN if b is None else BIAS, bias=b)
     else:
         PATHS["forward", IN, OUT] = "blas"
@@ -56,7 +52,7 @@ def linear_backward(dy: np.ndarray, cache: LinearCache) -> tuple[np.ndarray, np.
     (R, IN), OUT = x2.shape, w.shape[1]
     if use_numba(R, OUT, IN):                                   # dx = dy @ w^T
         PATHS["input grad", IN, OUT] = "numba"
-        dx = gemm(dy2, False, pack_b(w, True, _empty(w.dtype)), np.empty((R, IN), dtype=dy2.dtype))
+        dx = gemm(dy2, False, pack_b(w, True), np.empty((R, IN), dtype=dy2.dtype))
     else:
         PATHS["input grad", IN, OUT] = "blas"
         dx = dy2 @ w.T
@@ -85,7 +81,7 @@ def linear_gelu_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray,
         return a, lin, act
     PATHS["forward", IN, OUT] = "numba"
     pre = np.empty((R, OUT), dtype=x2.dtype)
-    a = gemm(x2, False, pack_b(w, False, _empty(w.dtype)), np.empty((R, OUT), dtype=x2.dtype), BIAS_GELU,
+    a = gemm(x2, False, pack_b(w, False), np.empty((R, OUT), dtype=x2.dtype), BIAS_GELU,
              bias=b, pre=pre, tanh_approx=approximate == "tanh")
     shape = (*x.shape[:-1], OUT)
     return a.reshape(shape), LinearCache(x=x, w=w), GeluCache(x=pre.reshape(shape), approximate=approximate)

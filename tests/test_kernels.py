@@ -1,0 +1,171 @@
+"""Every Numba kernel equals its NumPy twin in tinyvit.ops, on shapes chosen to be awkward.
+
+float32 must agree to a relative error (norm-wise, see gradcheck.rel_error) below 1e-5 and
+float64 below 1e-12. The shapes are not multiples of the register tile (6 x 16), the K slice
+(256) or anything else, and include one head, batch 1, head_dim 1 and the relative bias.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tinyvit import ops as ref
+from tinyvit.gradcheck import rel_error
+from tinyvit.kernels import KERNELS, linear
+from tinyvit.kernels.gemm import gemm, pack_b
+
+TOL = {"float32": 1e-5, "float64": 1e-12}
+DTYPES = ("float32", "float64")
+
+
+def _rand(rng, dtype, *shape, scale=1.0):
+    return (rng.standard_normal(shape) * scale).astype(dtype)
+
+
+def _close(a, b, dtype):
+    assert np.asarray(b).dtype == np.dtype(dtype), f"kernel returned {np.asarray(b).dtype}, not {dtype}"
+    err = rel_error(a, b)
+    assert err < TOL[dtype], f"relative error {err:.2e}"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,k,n,trans_a,trans_b", [
+    (1, 1, 1, False, False), (7, 3, 17, False, True), (67, 70, 61, False, False),
+    (13, 300, 40, True, False), (100, 257, 33, False, True), (61, 12, 100, True, True)])
+def test_gemm_matches_matmul(dtype, m, k, n, trans_a, trans_b):
+    rng = np.random.default_rng(m * k + n)
+    a = _rand(rng, dtype, *((k, m) if trans_a else (m, k)))
+    b = _rand(rng, dtype, *((n, k) if trans_b else (k, n)))
+    colsum = np.empty(n, dtype=dtype)
+    out = gemm(a, trans_a, pack_b(b, trans_b, None if trans_b else colsum), np.empty((m, n), dtype=dtype))
+    expect_b = b.T if trans_b else b
+    _close((a.T if trans_a else a) @ expect_b, out, dtype)
+    if not trans_b:
+        _close(expect_b.sum(axis=0), colsum, dtype)
+
+
+# (leading shape, IN, OUT): the second and third take the Numba GEMM (ragged edges, K > 256).
+LINEAR_SHAPES = [((2, 5), 7, 3), ((1, 67), 70, 61), ((3, 23), 300, 40)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("lead,IN,OUT", LINEAR_SHAPES)
+def test_linear(dtype, lead, IN, OUT):
+    rng = np.random.default_rng(IN)
+    x, w, b = _rand(rng, dtype, *lead, IN), _rand(rng, dtype, IN, OUT), _rand(rng, dtype, OUT)
+    dy = _rand(rng, dtype, *lead, OUT)
+    y0, c0 = ref.linear_forward(x, w, b)
+    y1, c1 = KERNELS["linear_forward"](x, w, b)
+    _close(y0, y1, dtype)
+    for g0, g1 in zip(ref.linear_backward(dy, c0), KERNELS["linear_backward"](dy, c1), strict=True):
+        _close(g0, g1, dtype)
+
+
+def test_linear_records_its_path():
+    rng = np.random.default_rng(0)
+    KERNELS["linear_forward"](_rand(rng, "float32", 1, 67, 70), _rand(rng, "float32", 70, 61), None)
+    KERNELS["linear_forward"](_rand(rng, "float32", 4, 8), _rand(rng, "float32", 8, 10), None)
+    assert linear.PATHS["forward", 70, 61] == "numba"
+    assert linear.PATHS["forward", 8, 10] == "blas"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("approximate", ["erf", "tanh"])
+@pytest.mark.parametrize("lead,IN,OUT", LINEAR_SHAPES)
+def test_linear_gelu(dtype, approximate, lead, IN, OUT):
+    rng = np.random.default_rng(OUT)
+    x, w, b = _rand(rng, dtype, *lead, IN), _rand(rng, dtype, IN, OUT, scale=0.3), _rand(rng, dtype, OUT)
+    da = _rand(rng, dtype, *lead, OUT)
+    a0, l0, g0 = ref.linear_gelu_forward(x, w, b, approximate)
+    a1, l1, g1 = KERNELS["linear_gelu_forward"](x, w, b, approximate)
+    _close(a0, a1, dtype)
+    _close(g0.x, g1.x, dtype)                       # the pre-GELU activations a student inspects
+    for r0, r1 in zip(ref.linear_gelu_backward(da, l0, g0), KERNELS["linear_gelu_backward"](da, l1, g1),
+                      strict=True):
+        _close(r0, r1, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("approximate", ["erf", "tanh"])
+def test_gelu(dtype, approximate):
+    rng = np.random.default_rng(1)
+    x = _rand(rng, dtype, 3, 1001, scale=3.0)       # wide enough to reach both tails
+    x[0, :3] = (0.0, 30.0, -30.0)
+    dy = _rand(rng, dtype, 3, 1001)
+    y0, c0 = ref.gelu_forward(x, approximate)
+    y1, c1 = KERNELS["gelu_forward"](x, approximate)
+    _close(y0, y1, dtype)
+    _close(ref.gelu_backward(dy, c0), KERNELS["gelu_backward"](dy, c1), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1, 1), (2, 17, 5), (1, 65, 192), (3, 7, 33)])
+def test_layernorm(dtype, shape):
+    rng = np.random.default_rng(shape[-1])
+    x = _rand(rng, dtype, *shape, scale=2.0) + 3.0   # an offset, so the two-pass variance matters
+    gamma, beta = _rand(rng, dtype, shape[-1]), _rand(rng, dtype, shape[-1])
+    dy = _rand(rng, dtype, *shape)
+    y0, c0 = ref.layernorm_forward(x, gamma, beta, 1e-6)
+    y1, c1 = KERNELS["layernorm_forward"](x, gamma, beta, 1e-6)
+    _close(y0, y1, dtype)
+    assert c1.mean.shape == c0.mean.shape and c1.rstd.shape == c0.rstd.shape
+    _close(c0.mean, c1.mean, dtype)
+    _close(c0.rstd, c1.rstd, dtype)
+    for g0, g1 in zip(ref.layernorm_backward(dy, c0), KERNELS["layernorm_backward"](dy, c1), strict=True):
+        _close(g0, g1, dtype)
+
+
+# (B, N, heads, head_dim, relative): batch 1, one head, head_dim 1, N = 65 (a 4x4 patch grid of
+# cifar-tiny plus [CLS]: not a multiple of 6 or 16), N = 1, and the relative bias.
+ATTENTION_SHAPES = [(1, 5, 1, 4, False), (2, 17, 3, 1, False), (1, 65, 3, 64, False), (2, 1, 2, 3, False),
+                    (1, 9, 1, 5, True), (2, 17, 2, 7, True)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("B,N,H,Dh,relative", ATTENTION_SHAPES)
+def test_attention(dtype, B, N, H, Dh, relative):
+    rng = np.random.default_rng(N * H + Dh)
+    D = H * Dh
+    qkv = _rand(rng, dtype, B, N, 3 * D)
+    rel_pos = _rand(rng, dtype, 2 * N - 1, D) if relative else None
+    dout = _rand(rng, dtype, B, N, D)
+    o0, c0 = ref.attention_forward(qkv, H, rel_pos)
+    o1, c1 = KERNELS["attention_forward"](qkv, H, rel_pos)
+    _close(o0, o1, dtype)
+    _close(c0.att, c1.att, dtype)                   # the probabilities a student inspects
+    _close(c0.q, c1.q, dtype)
+    d0, r0 = ref.attention_backward(dout, c0)
+    d1, r1 = KERNELS["attention_backward"](dout, c1)
+    _close(d0, d1, dtype)
+    if relative:
+        _close(r0, r1, dtype)
+    else:
+        assert r1 is None
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_cross_entropy(dtype, smoothing):
+    rng = np.random.default_rng(2)
+    logits = _rand(rng, dtype, 7, 10, scale=5.0)
+    labels = rng.integers(0, 10, 7)
+    l0, c0 = ref.cross_entropy_forward(logits, labels, smoothing)
+    l1, c1 = KERNELS["cross_entropy_forward"](logits, labels, smoothing)
+    _close(np.array(l0), np.array(l1), dtype)
+    _close(c0.probs, c1.probs, dtype)
+    _close(ref.cross_entropy_backward(1.0, c0), KERNELS["cross_entropy_backward"](1.0, c1), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("weight_decay", [0.0, 0.05])
+def test_adamw(dtype, weight_decay):
+    rng = np.random.default_rng(3)
+    states = [[_rand(rng, dtype, 5, 7), np.zeros((5, 7), dtype), np.zeros((5, 7), dtype)] for _ in range(2)]
+    states[1] = [t.copy() for t in states[0]]
+    for step in range(1, 4):
+        grad = _rand(rng, dtype, 5, 7)
+        for update, (p, m, v) in zip((ref.adamw_update, KERNELS["adamw_update"]), states, strict=True):
+            update(p, grad, m, v, step=step, lr=1e-2, weight_decay=weight_decay)
+    for t0, t1 in zip(*states, strict=True):
+        _close(t0, t1, dtype)
