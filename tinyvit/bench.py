@@ -1,0 +1,361 @@
+"""Benchmark: train-step and inference speed of both backends (and PyTorch, if installed), one run.
+
+    python -m tinyvit.bench                      # digits, mnist, cifar-tiny; numpy, numba, torch
+    python -m tinyvit.bench --configs cifar-tiny --backends numba,torch --threads 2 --steps 7
+    python -m tinyvit.bench --quick              # digits only, no compile-time measurement
+
+Every (config, backend) runs in a fresh subprocess with the thread count set through the usual
+environment variables (NUMBA_NUM_THREADS, OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS),
+so its peak memory is its own. A train step is forward + cross-entropy + backward + AdamW over
+every parameter; throughput is the median of the timed steps after warm-up, with min-max. The
+machine's ceiling is a float32 NumPy 2048 x 2048 matmul measured in the same run. Shared
+machines are noisy: compare figures from one run only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+BATCH = 128
+CONFIGS = {
+    "digits": dict(image_size=8, patch_size=2, in_channels=1, dim=64, depth=4, heads=4, mlp_dim=128),
+    "mnist": dict(image_size=28, patch_size=4, in_channels=1, dim=128, depth=6, heads=4, mlp_dim=256),
+    "cifar-tiny": dict(image_size=32, patch_size=4, in_channels=3, dim=192, depth=6, heads=3, mlp_dim=768),
+}
+LR, WEIGHT_DECAY = 1e-3, 0.05
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def _rss_mb(field: str) -> float:
+    """VmRSS (now) or VmHWM (peak) of this process in MB, from /proc (Linux); nan elsewhere."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def _timed(fn, warmup: int, steps: int) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return times
+
+
+def _rate(times: list[float]) -> dict:
+    t = np.array(times)
+    return {"median": BATCH / float(np.median(t)), "min": BATCH / float(t.max()), "max": BATCH / float(t.min()),
+            "seconds": float(np.median(t))}
+
+
+def _forward_flops(name: str) -> int:
+    from tinyvit import ViTConfig
+    from tinyvit.model.cost import forward_flops
+
+    return forward_flops(ViTConfig(num_classes=10, backend="numpy", **CONFIGS[name]))
+
+
+# ------------------------------------------------------------------------------------------ workers
+def _sgemm(steps: int) -> dict:
+    a = np.random.default_rng(0).random((2048, 2048), dtype=np.float32)
+    times = _timed(lambda: a @ a, 2, max(steps, 5))
+    return {"gflops": 2 * 2048**3 / float(np.median(times)) / 1e9}
+
+
+def _tinyvit(name: str, backend: str, steps: int, warmup: int) -> dict:
+    from tinyvit import ViT, ViTConfig
+
+    base = _rss_mb("VmRSS")
+    model = ViT(ViTConfig(num_classes=10, backend=backend, **CONFIGS[name]))
+    ops = model.ops
+    c = model.config
+    rng = np.random.default_rng(0)
+    x = rng.random((BATCH, c.image_size, c.image_size, c.in_channels), dtype=np.float32)
+    y = rng.integers(0, 10, BATCH)
+    state = {k: (np.zeros_like(v), np.zeros_like(v)) for k, v in model.params.items()}
+    step = [0]
+
+    def train_step():
+        logits = model.forward(x, train=True)
+        _, cache = ops.cross_entropy_forward(logits, y)
+        model.backward(ops.cross_entropy_backward(1.0, cache))
+        step[0] += 1
+        for k, p in model.params.items():
+            ops.adamw_update(p, model.grads[k], *state[k], step=step[0], lr=LR, weight_decay=WEIGHT_DECAY)
+
+    train = _timed(train_step, warmup, steps)
+    infer = _timed(lambda: model.forward(x, train=False), warmup, steps)
+    peak = _rss_mb("VmHWM") - base
+    result = {"train": _rate(train), "infer": _rate(infer), "peak_mb": peak,
+              "breakdown": _breakdown(model, train_step), "threads": _threads()}
+    if backend == "numba":
+        from tinyvit.kernels import linear
+
+        result["paths"] = {f"{kind} {i}x{o}": path for (kind, i, o), path in sorted(linear.PATHS.items())}
+    return result
+
+
+def _breakdown(model, train_step) -> dict:
+    """Milliseconds per operation over one train step (the rest is Python glue and NumPy moves)."""
+    from types import SimpleNamespace
+
+    plain = model.ops
+    totals: dict[str, float] = {}
+
+    def timed(name, fn):
+        def wrapper(*args, **kwargs):
+            t = time.perf_counter()
+            out = fn(*args, **kwargs)
+            totals[name] = totals.get(name, 0.0) + (time.perf_counter() - t) * 1e3
+            return out
+        return wrapper
+
+    model.ops = SimpleNamespace(**{k: (timed(k, v) if callable(v) else v) for k, v in vars(plain).items()})
+    t = time.perf_counter()
+    try:
+        train_step()
+    finally:
+        model.ops = plain
+    totals["total"] = (time.perf_counter() - t) * 1e3
+    totals["other (glue, dropout, residual, patchify, ...)"] = totals["total"] - sum(
+        v for k, v in totals.items() if k != "total")
+    return totals
+
+
+def _threads() -> dict:
+    info = {}
+    try:
+        import numba
+
+        info["numba"] = numba.get_num_threads()
+    except ImportError:
+        pass
+    try:
+        from threadpoolctl import threadpool_info
+
+        info["blas"] = max((p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"), default=None)
+    except ImportError:
+        pass
+    return info
+
+
+def _torch(name: str, steps: int, warmup: int, threads: int) -> dict:
+    import torch
+    from torch import nn
+
+    torch.set_num_threads(threads)
+    cfg = CONFIGS[name]
+    D, H, M = cfg["dim"], cfg["heads"], cfg["mlp_dim"]
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.norm1, self.norm2 = nn.LayerNorm(D, eps=1e-6), nn.LayerNorm(D, eps=1e-6)
+            self.attn = nn.MultiheadAttention(D, H, batch_first=True)
+            self.mlp = nn.Sequential(nn.Linear(D, M), nn.GELU(), nn.Linear(M, D))   # exact (erf) GELU
+
+        def forward(self, x):
+            h = self.norm1(x)
+            x = x + self.attn(h, h, h, need_weights=False)[0]
+            return x + self.mlp(self.norm2(x))
+
+    class TorchViT(nn.Module):
+        def __init__(self):
+            super().__init__()
+            P, C = cfg["patch_size"], cfg["in_channels"]
+            n = (cfg["image_size"] // P) ** 2
+            self.embed = nn.Conv2d(C, D, P, P)
+            self.cls = nn.Parameter(torch.zeros(1, 1, D))
+            self.pos = nn.Parameter(torch.randn(1, n + 1, D) * 0.02)
+            self.blocks = nn.Sequential(*[Block() for _ in range(cfg["depth"])])
+            self.norm, self.head = nn.LayerNorm(D, eps=1e-6), nn.Linear(D, 10)
+
+        def forward(self, x):
+            x = self.embed(x).flatten(2).transpose(1, 2)
+            x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], 1) + self.pos
+            return self.head(self.norm(self.blocks(x))[:, 0])
+
+    base = _rss_mb("VmRSS")
+    model = TorchViT()
+    opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
+    x = torch.rand(BATCH, cfg["in_channels"], cfg["image_size"], cfg["image_size"])
+    y = torch.randint(0, 10, (BATCH,))
+
+    def train_step():
+        opt.zero_grad(set_to_none=True)
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    train = _timed(train_step, warmup, steps)
+    model.eval()
+    with torch.no_grad():
+        infer = _timed(lambda: model(x), warmup, steps)
+    return {"train": _rate(train), "infer": _rate(infer), "peak_mb": _rss_mb("VmHWM") - base,
+            "threads": {"torch": torch.get_num_threads(), **_threads()}, "version": torch.__version__}
+
+
+def _worker(job: dict) -> dict:
+    if job["kind"] == "sgemm":
+        return _sgemm(job["steps"])
+    if job["kind"] == "first-step":
+        return _first_step()
+    if job["backend"] == "torch":
+        return _torch(job["config"], job["steps"], job["warmup"], job["threads"])
+    return _tinyvit(job["config"], job["backend"], job["steps"], job["warmup"])
+
+
+def _first_step() -> dict:
+    """One float32 train step of a small model that uses every kernel: the compile (or cache-load) cost."""
+    from tinyvit import ViT, ViTConfig
+
+    t = time.perf_counter()
+    for gelu in ("erf",):
+        m = ViT(ViTConfig(image_size=8, patch_size=2, in_channels=1, num_classes=10, dim=64, depth=1, heads=4,
+                          mlp_dim=128, gelu=gelu, backend="numba"))
+        x = np.random.default_rng(0).random((32, 8, 8, 1), dtype=np.float32)
+        logits = m.forward(x, train=True)
+        _, cache = m.ops.cross_entropy_forward(logits, np.zeros(32, dtype=np.int64))
+        m.backward(m.ops.cross_entropy_backward(1.0, cache))
+        for k, p in m.params.items():
+            m.ops.adamw_update(p, m.grads[k], np.zeros_like(p), np.zeros_like(p), step=1, lr=LR)
+    return {"step_seconds": time.perf_counter() - t}
+
+
+# ------------------------------------------------------------------------------------------ driver
+def _spawn(job: dict, env: dict) -> tuple[dict, float]:
+    """Run one job in a fresh interpreter; returns its result and the wall time from launch to exit."""
+    t = time.perf_counter()
+    out = subprocess.run([sys.executable, "-m", "tinyvit.bench", "--worker", json.dumps(job)],
+                         capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t
+    if out.returncode != 0:
+        raise RuntimeError(f"benchmark worker {job} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1]), wall
+
+
+def _env(threads: int, **extra) -> dict:
+    env = dict(os.environ, **extra)
+    for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = str(threads)
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = here + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def _torch_available() -> bool:
+    try:
+        import importlib.util
+
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tinyvit.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", default=None, help="comma-separated: " + ", ".join(CONFIGS))
+    parser.add_argument("--backends", default="numpy,numba,torch", help="comma-separated: numpy, numba, torch")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=7, help="timed steps per measurement (at least 5)")
+    parser.add_argument("--quick", action="store_true", help="digits only, 1 warm-up step, no compile timing")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(_worker(json.loads(args.worker))))
+        return 0
+
+    configs = (args.configs or ("digits" if args.quick else ",".join(CONFIGS))).split(",")
+    backends = args.backends.split(",")
+    steps, warmup = max(args.steps, 5), 1 if args.quick else 2
+    unknown = [c for c in configs if c not in CONFIGS] + [b for b in backends if b not in ("numpy", "numba", "torch")]
+    if unknown:
+        parser.error(f"unknown config or backend: {', '.join(unknown)}")
+    if "torch" in backends and not _torch_available():
+        print("PyTorch is not installed: skipping the PyTorch comparison (pip install torch to include it).")
+        backends.remove("torch")
+    env = _env(args.threads)
+
+    print(f"tinyvit benchmark: batch {BATCH}, float32, {args.threads} thread(s), median of {steps} steps "
+          f"after {warmup} warm-up (min-max)\n")
+    if "numba" in backends and not args.quick:
+        with tempfile.TemporaryDirectory() as cache:
+            cold, cold_wall = _spawn({"kind": "first-step"}, _env(args.threads, NUMBA_CACHE_DIR=cache))
+            warm, warm_wall = _spawn({"kind": "first-step"}, _env(args.threads, NUMBA_CACHE_DIR=cache))
+        print(f"compile: first run (empty cache) {cold['step_seconds']:.1f} s to the end of the first train step "
+              f"({cold_wall:.1f} s with interpreter start); a later process {warm['step_seconds']:.2f} s "
+              f"({warm_wall:.1f} s with interpreter start and imports)\n")
+    # Compile the benchmark shapes' kernels into the normal cache before timing anything.
+    if "numba" in backends:
+        _spawn({"kind": "model", "config": configs[0], "backend": "numba", "steps": 1, "warmup": 1}, env)
+
+    sgemm = _spawn({"kind": "sgemm", "steps": steps}, env)[0]["gflops"]
+    print(f"ceiling: float32 NumPy matmul 2048x2048: {sgemm:.1f} GFLOP/s\n")
+    results: dict[tuple[str, str], dict] = {}
+    for name in configs:
+        for backend in backends:
+            job = {"kind": "model", "config": name, "backend": backend, "steps": steps, "warmup": warmup,
+                   "threads": args.threads}
+            results[name, backend] = _spawn(job, env)[0]
+    _report(results, configs, backends, sgemm)
+    return 0
+
+
+def _report(results, configs, backends, sgemm) -> None:
+    head = (f"{'config':<11} {'backend':<7} {'train img/s (min-max)':>24} {'GFLOP/s':>8} {'%sgemm':>7} "
+            f"{'infer img/s (min-max)':>24} {'GFLOP/s':>8} {'peak MB':>8} {'threads':>22} "
+            f"{'train/torch':>11} {'infer/torch':>11}")
+    print(head)
+    print("-" * len(head))
+    for name in configs:
+        flops = _forward_flops(name)
+        for backend in backends:
+            r = results[name, backend]
+            tr, inf = r["train"], r["infer"]
+            train_gf = 3 * flops * tr["median"] / 1e9      # a train step ~ 3x the forward
+            infer_gf = flops * inf["median"] / 1e9
+            torch_r = results.get((name, "torch"))
+            ratios = ("", "")
+            if torch_r and backend != "torch":
+                ratios = (f"{tr['median'] / torch_r['train']['median']:.2f}x",
+                          f"{inf['median'] / torch_r['infer']['median']:.2f}x")
+            threads = ",".join(f"{k}={v}" for k, v in r["threads"].items())
+            print(f"{name:<11} {backend:<7} {tr['median']:>9.1f} ({tr['min']:>6.1f}-{tr['max']:>6.1f}) "
+                  f"{train_gf:>8.1f} {100 * train_gf / sgemm:>6.0f}% "
+                  f"{inf['median']:>9.1f} ({inf['min']:>6.1f}-{inf['max']:>6.1f}) {infer_gf:>8.1f} "
+                  f"{r['peak_mb']:>8.0f} {threads:>22} {ratios[0]:>11} {ratios[1]:>11}")
+    numpy_vs = [(n, results[n, "numba"]["train"]["median"] / results[n, "numpy"]["train"]["median"])
+                for n in configs if (n, "numba") in results and (n, "numpy") in results]
+    if numpy_vs:
+        print("\nnumba / numpy train speed-up: " + ", ".join(f"{n} {s:.2f}x" for n, s in numpy_vs))
+    for name in configs:
+        for backend in backends:
+            r = results[name, backend]
+            if "breakdown" not in r:
+                continue
+            b = dict(r["breakdown"])
+            total = b.pop("total")
+            print(f"\none train step, {name}, {backend}: {total:.1f} ms")
+            for op, ms in sorted(b.items(), key=lambda kv: -kv[1]):
+                print(f"  {op:<48} {ms:>8.1f} ms {100 * ms / total:>5.1f}%")
+            if "paths" in r:
+                print("  GEMM path per linear product (IN x OUT): " + ", ".join(
+                    f"{k}: {v}" for k, v in r["paths"].items()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
