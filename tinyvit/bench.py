@@ -106,7 +106,11 @@ def _tinyvit(name: str, backend: str, steps: int, warmup: int) -> dict:
     if backend == "numba":
         from tinyvit.kernels import linear
 
-        result["paths"] = {f"{kind} {i}x{o}": path for (kind, i, o), path in sorted(linear.PATHS.items())}
+        D, M, K = c.dim, c.mlp_dim, c.num_classes
+        names = {(c.patch_dim, D): "patch_embed", (D, 3 * D): "qkv", (D, D): "proj", (D, M): "fc1", (M, D): "fc2",
+                 (D, K): "head"}
+        result["paths"] = {f"{names.get((i, o), f'{i}x{o}')} {kind}": path
+                           for (kind, i, o), path in sorted(linear.PATHS.items())}
     return result
 
 
@@ -353,7 +357,7 @@ def _report(results, configs, backends, sgemm) -> None:
             for op, ms in sorted(b.items(), key=lambda kv: -kv[1]):
                 print(f"  {op:<48} {ms:>8.1f} ms {100 * ms / total:>5.1f}%")
             if "paths" in r:
-                print("  GEMM path per linear product (IN x OUT): " + ", ".join(
+                print("  GEMM path per linear layer and product: " + ", ".join(
                     f"{k}: {v}" for k, v in r["paths"].items()))
 
 

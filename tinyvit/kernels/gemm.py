@@ -37,10 +37,10 @@ BIAS_GELU = 2  # pre = A @ B + bias is kept in `pre`, and C = gelu(pre)
 
 @kernel
 def _pack_b_groups(start, stop, b, trans_b, panels, colsum_parts):
-    """Groups start:stop of op(B)'s rows into the panels: panels[p, k, j] = op(B)[k, p * NR + j].
+    """Groups start:stop of b's rows into the panels: panels[p, k, j] = op(B)[k, p * NR + j].
 
-    op(B) is read in its own row order (B's rows, or B^T's rows = B's columns read as B's rows),
-    so memory is walked forwards; each group also sums its rows, for the bias gradient.
+    b is read row by row, forwards, whether its rows are op(B)'s rows or (trans_b) its columns.
+    Without trans_b each group also sums its rows into colsum_parts[g], for the bias gradient.
     """
     K, N = panels.shape[1], (b.shape[0] if trans_b else b.shape[1])
     groups = colsum_parts.shape[0]
@@ -52,9 +52,8 @@ def _pack_b_groups(start, stop, b, trans_b, panels, colsum_parts):
                 for k in range(K):
                     panels[r // NR, k, r % NR] = b[r, k]
         else:                                      # row r of b is row r of op(B)
-            # One panel at a time: one stream read, one written. (Row by row would write to
-            # every panel at once, and panels lie a multiple of 4 KB apart: the writes would
-            # all land in the same few L1 cache sets and evict each other.)
+            # One panel at a time, so memory is read in one stream and written in one stream
+            # (row by row would write to every panel at once, far apart in memory).
             for p in range(N // NR):
                 for r in range(lo, hi):
                     for j in range(NR):            # a 16-wide vector copy
