@@ -26,8 +26,8 @@ from tinyvit.kernels.jit import kernel
 from tinyvit.kernels.microkernel import MR, NR, tile_multiply
 from tinyvit.kernels.threads import num_threads, parallel_for
 
-KC = 256   # a KC x NR panel of B is 16 KB of float32: it stays in the 32 KB L1 cache
-MC = 96    # an MC x KC block of A is 96 KB: it stays in the 1 MB L2 cache
+KC = 384   # a KC x NR slice of a B panel is 24 KB of float32: it stays in the 32 KB L1 cache
+MC = 96    # an MC x KC block of A is 144 KB: it stays in the 1 MB L2 cache
 
 # What the epilogue does with a finished block of rows of C.
 PLAIN = 0      # C = A @ B
@@ -87,39 +87,37 @@ def pack_b(b: np.ndarray, trans_b: bool, colsum: np.ndarray | None = None) -> np
 
 @kernel(inline=True)
 def _pack_a(a, trans_a, i0, rows, k0, depth, block):
-    """Rows i0:i0+rows, columns k0:k0+depth of op(A) -> block[panel, k, i] (MR rows per panel)."""
+    """Rows i0:i0+rows, columns k0:k0+depth of op(A) -> block[panel, k, i] (MR rows per panel).
+
+    Rows past `rows` are zero, so the last panel's tile is whole and computes zeros there.
+    """
     for p in range((rows + MR - 1) // MR):
-        for i in range(MR):
-            r = p * MR + i
-            if r < rows:
-                if trans_a:
-                    for k in range(depth):
-                        block[p, k, i] = a[k0 + k, i0 + r]
-                else:
-                    for k in range(depth):
-                        block[p, k, i] = a[i0 + r, k0 + k]
-            else:
-                for k in range(depth):
-                    block[p, k, i] = 0
+        for k in range(depth):
+            for i in range(MR):
+                block[p, k, i] = 0 if p * MR + i >= rows else (
+                    a[k0 + k, i0 + p * MR + i] if trans_a else a[i0 + p * MR + i, k0 + k])
 
 
 @kernel(inline=True)
 def _store_tile(acc, out, r0, c0, rows, cols, accumulate, spill):
-    """out[r0:r0+rows, c0:c0+cols] (+)= acc, through the small heap array `spill`.
+    """out[r0:r0+rows, c0:c0+cols] (+)= acc.
 
     acc must only ever be indexed by constants (loops of fixed length, unrolled): a single access
-    with a variable index and LLVM would keep the tile in memory instead of registers. So the tile
-    is first copied out whole, then the rows and columns that exist are added to C.
+    with a variable index and LLVM would keep the tile in memory instead of in registers. A whole
+    tile is stored straight from the registers; a ragged one at the edge of C is first copied
+    out whole into the small heap array `spill`.
     """
+    if rows == MR and cols == NR:
+        for i in range(MR):
+            for j in range(NR):
+                out[r0 + i, c0 + j] = acc[i, j] + out[r0 + i, c0 + j] if accumulate else acc[i, j]
+        return
     for i in range(MR):
         for j in range(NR):
             spill[i, j] = acc[i, j]
     for i in range(rows):
         for j in range(cols):
-            if accumulate:
-                out[r0 + i, c0 + j] += spill[i, j]
-            else:
-                out[r0 + i, c0 + j] = spill[i, j]
+            out[r0 + i, c0 + j] = spill[i, j] + out[r0 + i, c0 + j] if accumulate else spill[i, j]
 
 
 @kernel(inline=True)
@@ -150,8 +148,10 @@ def _multiply_blocks(start, stop, a, trans_a, panels, out, mc, epilogue, bias, p
     for blk in range(start, stop):
         i0 = blk * mc
         rows = min(mc, M - i0)
-        for k0 in range(0, K, KC):
-            depth = min(KC, K - k0)
+        slices = (K + KC - 1) // KC             # equal slices of at most KC: 576 = 2 x 288, not 384 + 192
+        for s in range(slices):
+            k0 = K * s // slices
+            depth = K * (s + 1) // slices - k0
             _pack_a(a, trans_a, i0, rows, k0, depth, block)
             for p in range(panels.shape[0]):
                 b_panel = panels[p, k0:k0 + depth]

@@ -15,14 +15,23 @@ from tinyvit.ops.linear import LinearCache
 PATHS: dict[tuple[str, int, int], str] = {}
 
 
-def use_numba(rows: int, depth: int, cols: int) -> bool:
-    """Whether the Numba GEMM runs rows x depth @ depth x cols.
+# Which products go to the Numba GEMM when it is big enough (see use_numba). Measured on this
+# 2-core machine: alone and on a quiet machine the packed GEMM runs at ~90% of OpenBLAS on a
+# plain product (105 vs 115 GFLOP/s at cifar-tiny's 8320-row shapes), but inside a whole train
+# step all three on the Numba GEMM was fastest every time (cifar-tiny 41 vs 19 img/s with BLAS
+# for both backward products, mnist 125 vs 30): OpenBLAS's x^T @ dy collapses when its spinning
+# threads share the cores, and the Numba path fuses the bias, GELU and bias-gradient passes.
+# Remove a product from this set to send it to BLAS (the benchmark prints the path of each).
+NUMBA_PRODUCTS = {"forward", "input grad", "weight grad"}
 
-    Measured on the ViT shapes (python -m tinyvit.bench --gemm): it matches OpenBLAS once every
-    dimension fills a few register tiles, and beats it on the narrow ones (OpenBLAS is tuned
-    for big squares). Below that (the classifier head: 10 columns of a 16-wide tile) BLAS wins.
+
+def use_numba(product: str, rows: int, depth: int, cols: int) -> bool:
+    """Whether the Numba GEMM runs `product` ('forward', 'input grad' or 'weight grad').
+
+    Below a few register tiles' worth of work (the classifier head: 10 columns of a 16-wide
+    tile) BLAS wins anyway.
     """
-    return cols >= NR and depth >= 8 and rows * depth * cols >= 1 << 18
+    return product in NUMBA_PRODUCTS and cols >= NR and depth >= 8 and rows * depth * cols >= 1 << 18
 
 
 def _rows(t: np.ndarray) -> np.ndarray:
@@ -34,7 +43,7 @@ def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> tuple[
     """x (..., IN), w (IN, OUT), b (OUT,) or None -> y (..., OUT)."""
     x2 = _rows(x)
     (R, IN), OUT = x2.shape, w.shape[1]
-    if use_numba(R, IN, OUT):
+    if use_numba("forward", R, IN, OUT):
         PATHS["forward", IN, OUT] = "numba"
         y = gemm(x2, False, pack_b(w, False), np.empty((R, OUT), dtype=x2.dtype),
                  PLAIN if b is None else BIAS, bias=b)
@@ -50,13 +59,13 @@ def linear_backward(dy: np.ndarray, cache: LinearCache) -> tuple[np.ndarray, np.
     """dy (..., OUT) -> dx (..., IN), dw (IN, OUT), db (OUT,)."""
     x2, dy2, w = _rows(cache.x), _rows(dy), cache.w
     (R, IN), OUT = x2.shape, w.shape[1]
-    if use_numba(R, OUT, IN):                                   # dx = dy @ w^T
+    if use_numba("input grad", R, OUT, IN):                                   # dx = dy @ w^T
         PATHS["input grad", IN, OUT] = "numba"
         dx = gemm(dy2, False, pack_b(w, True), np.empty((R, IN), dtype=dy2.dtype))
     else:
         PATHS["input grad", IN, OUT] = "blas"
         dx = dy2 @ w.T
-    if use_numba(IN, R, OUT):                                   # dw = x^T @ dy, db = column sums of dy
+    if use_numba("weight grad", IN, R, OUT):                                   # dw = x^T @ dy, db = column sums of dy
         PATHS["weight grad", IN, OUT] = "numba"
         db = np.empty(OUT, dtype=dy2.dtype)
         dw = gemm(x2, True, pack_b(dy2, False, db), np.empty((IN, OUT), dtype=dy2.dtype))
@@ -73,7 +82,7 @@ def linear_gelu_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray,
     """
     x2 = _rows(x)
     (R, IN), OUT = x2.shape, w.shape[1]
-    if not use_numba(R, IN, OUT):
+    if not use_numba("forward", R, IN, OUT):
         from tinyvit.kernels.gelu import gelu_forward
 
         h, lin = linear_forward(x, w, b)
