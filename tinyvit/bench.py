@@ -99,8 +99,8 @@ def _tinyvit(name: str, backend: str, steps: int, warmup: int) -> dict:
             ops.adamw_update(p, model.grads[k], *state[k], step=step[0], lr=LR, weight_decay=WEIGHT_DECAY)
 
     train = _timed(train_step, warmup, steps)
+    peak = _rss_mb("VmHWM") - base                       # of the train steps, before inference
     infer = _timed(lambda: model.forward(x, train=False), warmup, steps)
-    peak = _rss_mb("VmHWM") - base
     result = {"train": _rate(train), "infer": _rate(infer), "peak_mb": peak,
               "breakdown": _breakdown(model, train_step), "threads": _threads()}
     if backend == "numba":
@@ -206,10 +206,11 @@ def _torch(name: str, steps: int, warmup: int, threads: int) -> dict:
         opt.step()
 
     train = _timed(train_step, warmup, steps)
+    peak = _rss_mb("VmHWM") - base
     model.eval()
     with torch.no_grad():
         infer = _timed(lambda: model(x), warmup, steps)
-    return {"train": _rate(train), "infer": _rate(infer), "peak_mb": _rss_mb("VmHWM") - base,
+    return {"train": _rate(train), "infer": _rate(infer), "peak_mb": peak,
             "threads": {"torch": torch.get_num_threads(), **_threads()}, "version": torch.__version__}
 
 

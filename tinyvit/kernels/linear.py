@@ -59,19 +59,20 @@ def linear_backward(dy: np.ndarray, cache: LinearCache) -> tuple[np.ndarray, np.
     """dy (..., OUT) -> dx (..., IN), dw (IN, OUT), db (OUT,)."""
     x2, dy2, w = _rows(cache.x), _rows(dy), cache.w
     (R, IN), OUT = x2.shape, w.shape[1]
-    if use_numba("input grad", R, OUT, IN):                                   # dx = dy @ w^T
-        PATHS["input grad", IN, OUT] = "numba"
-        dx = gemm(dy2, False, pack_b(w, True), np.empty((R, IN), dtype=dy2.dtype))
-    else:
-        PATHS["input grad", IN, OUT] = "blas"
-        dx = dy2 @ w.T
-    if use_numba("weight grad", IN, R, OUT):                                   # dw = x^T @ dy, db = column sums of dy
+    # The weight gradient first: its packed copy of dy is freed before dx exists (a lower peak).
+    if use_numba("weight grad", IN, R, OUT):                    # dw = x^T @ dy, db = column sums of dy
         PATHS["weight grad", IN, OUT] = "numba"
         db = np.empty(OUT, dtype=dy2.dtype)
         dw = gemm(x2, True, pack_b(dy2, False, db), np.empty((IN, OUT), dtype=dy2.dtype))
     else:
         PATHS["weight grad", IN, OUT] = "blas"
         dw, db = x2.T @ dy2, dy2.sum(axis=0)
+    if use_numba("input grad", R, OUT, IN):                     # dx = dy @ w^T
+        PATHS["input grad", IN, OUT] = "numba"
+        dx = gemm(dy2, False, pack_b(w, True), np.empty((R, IN), dtype=dy2.dtype))
+    else:
+        PATHS["input grad", IN, OUT] = "blas"
+        dx = dy2 @ w.T
     return dx.reshape(cache.x.shape), dw, db
 
 

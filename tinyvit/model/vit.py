@@ -172,6 +172,7 @@ class ViT:
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
         """Images x (B, H, W, C) -> logits (B, num_classes). train=True turns dropout on."""
         x = self._check_images(x)
+        self.cache = None  # free the last forward's activations now, not after building the new ones
         c, p, ops = self.config, self.params, self.ops
         patches, patchify = patchify_forward(x, c.patch_size)                       # (B, Np, P*P*C)
         tokens, patch_embed = ops.linear_forward(
