@@ -31,9 +31,13 @@ def _pad(n):
     return max((n + MR - 1) // MR * MR, (n + NR - 1) // NR * NR)
 
 
-@kernel(inline=True)
+@kernel
 def _tile_matmul(a, b, c, m, n, depth):
-    """c[:m, :n] = a[:depth, :m]^T @ b[:depth, :n], whole tiles at a time (buffers are padded)."""
+    """c[:m, :n] = a[:depth, :m]^T @ b[:depth, :n], whole tiles at a time (buffers are padded).
+
+    Not inlined: the backward calls it six times, and six pasted copies of the unrolled tile
+    doubled the compile time of the attention kernels for no measurable speed.
+    """
     acc = stack_array(MR, NR, c)
     for i0 in range(0, m, MR):
         for j0 in range(0, n, NR):
