@@ -49,6 +49,7 @@ def _tile_matmul(a, b, c, m, n, depth):
 
 @kernel
 def _forward_heads(start, stop, qkv, heads, rel_t, use_rel, out, q_out, att):
+    """The forward of (image, head) pairs start:stop, item = b * heads + h: one thread's share."""
     B, N, D3 = qkv.shape
     D = D3 // 3
     Dh = D // heads
@@ -97,6 +98,7 @@ def _forward_heads(start, stop, qkv, heads, rel_t, use_rel, out, q_out, att):
 
 @kernel
 def _backward_heads(start, stop, dout, q, k, v, att, rel, use_rel, dqkv, drel_parts):
+    """The backward of (image, head) pairs start:stop; drel_parts[b, h] gets each pair's share of drel."""
     B, H, N, Dh = q.shape
     D = H * Dh
     W = 2 * N - 1
