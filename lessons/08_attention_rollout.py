@@ -22,8 +22,9 @@ FIGURES = Path(__file__).resolve().parent / "figures"
 # at the object, the rollout should light up the object and not the background.
 
 # %%
-trainer = train_preset("shapes", model={"patch_size": 4}, train={"epochs": 6},
-                       data={"n_train": 3000, "n_test": 500}, log=lambda *a: None)
+trainer = train_preset("shapes", model={"patch_size": 4, "dim": 32, "depth": 3, "heads": 4, "mlp_dim": 64},
+                       train={"epochs": 8, "lr": 3e-3, "warmup_epochs": 1}, data={"n_train": 3000, "n_test": 500},
+                       log=lambda *a: None)
 model, c = trainer.model, trainer.model.config
 print(f"test accuracy {trainer.summary()['final_test_acc']:.1%}")
 
