@@ -122,9 +122,14 @@ class ViTConfig:
     @classmethod
     def from_dict(cls, values: dict) -> ViTConfig:
         """Build a config from a dict, rejecting keys that are not fields."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise TinyViTError(f"unknown ViTConfig field(s) {', '.join(unknown)}; known fields are "
-                               f"{', '.join(sorted(known))}.")
-        return cls(**values)
+        return dataclass_from_dict(cls, values)
+
+
+def dataclass_from_dict(cls, values: dict):
+    """cls(**values) for a config dataclass, with one clear sentence for keys that are not fields."""
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise TinyViTError(f"unknown {cls.__name__} field(s) {', '.join(unknown)}; known fields are "
+                           f"{', '.join(sorted(known))}.")
+    return cls(**values)

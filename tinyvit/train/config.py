@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 
+from tinyvit.config import dataclass_from_dict
 from tinyvit.errors import TinyViTError
-
-
-def _from_dict(cls, values: dict, what: str):
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise TinyViTError(f"unknown {what} field(s) {', '.join(unknown)}; known fields are "
-                           f"{', '.join(sorted(known))}.")
-    return cls(**values)
 
 
 @dataclass
@@ -76,7 +68,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
-        return _from_dict(cls, values, "TrainConfig")
+        return dataclass_from_dict(cls, values)
 
 
 @dataclass
@@ -94,4 +86,4 @@ class DataSpec:
 
     @classmethod
     def from_dict(cls, values: dict) -> DataSpec:
-        return _from_dict(cls, values, "DataSpec")
+        return dataclass_from_dict(cls, values)
