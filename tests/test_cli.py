@@ -134,6 +134,11 @@ def test_predict_uses_training_normalisation(digits_run, tmp_path, capsys):
     code, out, _ = run(capsys, "predict", "--checkpoint", digits_run / "last.npz", tmp_path / "d.png", "--top-k", "1")
     assert code == 0
     assert f"{p.max():.2%}" in out and f" {p.argmax()} " in out
+    # --invert: a dark digit on white paper is read as the light-on-dark digit it shows.
+    Image.fromarray(255 - np.round(x[0, :, :, 0] * 255).astype(np.uint8), mode="L").save(tmp_path / "paper.png")
+    code, inverted, _ = run(capsys, "predict", "--checkpoint", digits_run / "last.npz", tmp_path / "paper.png",
+                            "--top-k", "1", "--invert")
+    assert code == 0 and inverted.splitlines()[1] == out.splitlines()[1]
 
 
 def test_info_reports_params_flops_and_shapes(capsys):

@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "--data-dir (or the cache) first, verifying checksums")
     g.add_argument("--out", metavar="DIR", help="output folder (default: runs/PRESET, or the folder of the "
                    "--resume checkpoint)")
-    g.add_argument("--epochs", type=_positive_int, help="epochs to train (digits: 100; with --resume, a larger "
+    g.add_argument("--epochs", type=_positive_int, help="epochs to train (digits: 240; with --resume, a larger "
                    "value extends the run)")
     g.add_argument("--seed", type=_nonneg_int, default=0, help="seeds the weights, the batch order, the "
                    "augmentation and (unless --data-seed) the data split (default: 0)")
@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--n-train", type=_positive_int, help="training images to generate (shapes, layout: 8000)")
     g.add_argument("--n-test", type=_positive_int, help="test images to generate (shapes, layout: 2000)")
     g.add_argument("--quick", action="store_true", help="a short run of the preset for a lesson "
-                   "(digits: 25 epochs, about a minute)")
+                   "(digits: 50 epochs, about a minute)")
     g.add_argument("--resume", nargs="?", const="", metavar="CHECKPOINT",
                    help="continue a run exactly where it stopped, from CHECKPOINT (default: OUT/last.npz); "
                         "the recipe comes from the checkpoint")
@@ -195,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--checkpoint", required=True, metavar="FILE", help="a .npz written by 'tinyvit train'")
     pr.add_argument("--top-k", type=_positive_int, default=3, metavar="K", help="classes to show per image "
                     "(default: 3)")
+    pr.add_argument("--invert", action="store_true", help="invert the pixel values first (dark strokes on a light "
+                    "background, e.g. a digit drawn in a paint program, become light on dark like the digits data)")
     pr.add_argument("--backend", choices=("numpy", "numba"), help="run on this backend (default: the recorded one)")
     _add_runtime_flags(pr)
     pr.set_defaults(func=cmd_predict)
@@ -464,6 +466,8 @@ def cmd_predict(args) -> int:
     ckpt = load_checkpoint(args.checkpoint, backend=args.backend)
     cfg = ckpt.config
     images = np.stack([load_image(path, cfg.image_size, cfg.in_channels) for path in args.images])
+    if args.invert:
+        images = 1.0 - images
     mean, std = _normalisation(ckpt)
     model = ckpt.build_model()
     logits = model.forward(normalize_images(images, mean, std), train=False).astype(np.float64)
