@@ -137,17 +137,17 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--n-train", type=_positive_int, help="training images to generate (shapes, layout: 8000)")
     g.add_argument("--n-test", type=_positive_int, help="test images to generate (shapes, layout: 2000)")
     g.add_argument("--quick", action="store_true", help="a short run of the preset for a lesson "
-                   "(digits: 50 epochs, about a minute)")
+                   "(digits: 60 epochs, about a minute)")
     g.add_argument("--resume", nargs="?", const="", metavar="CHECKPOINT",
                    help="continue a run exactly where it stopped, from CHECKPOINT (default: OUT/last.npz); "
                         "the recipe comes from the checkpoint")
     g.add_argument("--stop-after", type=_positive_int, metavar="EPOCH", help="stop after this epoch (the "
                    "schedule still plans for --epochs), e.g. to resume later")
     g.add_argument("--eval-every", type=_positive_int, metavar="N", help="evaluate on the test split every N "
-                   "epochs and at the end (default: 1); other epochs log test_acc null")
+                   "epochs and at the end (digits: 2, others: 1); other epochs log test_acc null")
     _add_model_flags(t)
     g = t.add_argument_group("optimisation (each overrides the preset)")
-    g.add_argument("--lr", type=float, help="peak learning rate of AdamW (digits: 1e-3)")
+    g.add_argument("--lr", type=float, help="peak learning rate of AdamW (digits: 2e-3)")
     g.add_argument("--min-lr", type=float, help="learning rate at the end of the cosine (default: 1e-5)")
     g.add_argument("--weight-decay", type=float, help="AdamW decoupled weight decay, on weight matrices only "
                    "(digits: 0.05)")
