@@ -325,6 +325,8 @@ def cmd_train(args) -> int:
     vit = ViT(cfg)
     trainer = Trainer(vit, dataset, train_cfg, spec, out_dir=out, progress=not args.no_progress)
     _print_header(preset.name, dataset, cfg, vit, trainer)
+    if preset.expected and not args.quick and not _overrides(args, MODEL_FLAGS) and not _overrides(args, TRAIN_FLAGS):
+        print(f"expected: {preset.expected}")
     return _run(trainer, args)
 
 
@@ -528,6 +530,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tinyvit: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # e.g. `tinyvit info | head`: the reader left; leave quietly
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_ERROR
     except ImportError as err:  # e.g. --backend numba without numba installed
         _error(str(err))
     except MemoryError:

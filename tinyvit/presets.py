@@ -51,6 +51,7 @@ PRESETS: dict[str, Preset] = {
                "label_smoothing": 0.1, "clip": 1.0, "flip": True},
         data={"n_train": 8000, "n_test": 2000},
         quick={"epochs": 3},
+        expected="99.90% on seeds 0, 1 and 2 in about 1 minute (numba); --quick: 97% in 20 s",
     ),
     "layout": Preset(
         name="layout",
@@ -62,6 +63,8 @@ PRESETS: dict[str, Preset] = {
                "label_smoothing": 0.1, "clip": 1.0},
         data={"n_train": 8000, "n_test": 2000},
         quick={"epochs": 4},
+        expected="100% with sincos2d, 100% learned, 99.85-99.95% learned2d, 25-26% with --pos-embed none "
+                 "(chance), seeds 0-2, about 1m15s each (numba); --quick: 99.95% in 23 s",
     ),
     "mnist": Preset(
         name="mnist",
@@ -72,6 +75,9 @@ PRESETS: dict[str, Preset] = {
         train={"epochs": 20, "batch_size": 128, "lr": 1e-3, "weight_decay": 0.05, "warmup_epochs": 1,
                "label_smoothing": 0.1, "clip": 1.0, "translate": 2.0, "rotate": 10.0, "scale": 0.1},
         quick={"epochs": 2},
+        expected="estimated, not measured (no MNIST files offline): about 99% (>= 98.5%) after 20 epochs; "
+                 "566 img/s training + 1,531 img/s evaluation measured on 2 cores gives ~1m55s per epoch, "
+                 "about 38 minutes",
     ),
     "fashion": Preset(
         name="fashion",
@@ -82,6 +88,7 @@ PRESETS: dict[str, Preset] = {
         train={"epochs": 30, "batch_size": 128, "lr": 1e-3, "weight_decay": 0.05, "warmup_epochs": 1,
                "label_smoothing": 0.1, "clip": 1.0, "crop_pad": 2, "flip": True},
         quick={"epochs": 2},
+        expected="estimated, not measured: about 90-91%, the same ~38 minutes as mnist",
     ),
     "cifar10": Preset(
         name="cifar10",
@@ -93,6 +100,9 @@ PRESETS: dict[str, Preset] = {
         train={"epochs": 100, "batch_size": 128, "lr": 1e-3, "weight_decay": 0.05, "warmup_epochs": 5,
                "label_smoothing": 0.1, "clip": 1.0, "crop_pad": 4, "flip": True},
         quick={"epochs": 2},
+        expected="estimated, not measured (no CIFAR files offline): 78-80% after 100 epochs; 128 img/s "
+                 "training with --threads 2 (93 with 1) + 454 img/s evaluation gives ~7 minutes per epoch, "
+                 "about 11.5 hours (200 epochs, ~23 hours, for a better chance at 80%)",
     ),
     "folder": Preset(
         name="folder",
