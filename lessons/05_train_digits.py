@@ -31,7 +31,7 @@ print(recipe.model)
 print(recipe.train)
 
 # %%
-trainer = train_preset("digits", train={"epochs": EPOCHS})
+trainer = train_preset("digits", train={"epochs": EPOCHS, "eval_every": 1})
 summary = trainer.summary()
 print(f"test accuracy after {EPOCHS} epochs: {summary['final_test_acc']:.2%} "
       f"({summary['elapsed_seconds']:.0f} s, {summary['img_per_s']:.0f} images/s)")
