@@ -284,41 +284,26 @@ def _load_dataset(spec, cfg):
 
 # =============================================================================== train
 def cmd_train(args) -> int:
-    from tinyvit.presets import data_options, get_preset
-    from tinyvit.train import DataSpec, TrainConfig, Trainer
+    from tinyvit.presets import get_preset
+    from tinyvit.train import Trainer
+    from tinyvit.train.recipe import build_recipe, load_recipe_data
 
     limiter = set_threads(args.threads)  # noqa: F841  (kept alive for the whole run)
     if args.resume is not None:
         return _resume(args)
     preset = get_preset(args.preset)
-    quick = dict(preset.quick) if args.quick else {}
-    model = _model_dict(args, preset)
-    model.update({k: v for k, v in quick.items() if k in model and k not in _overrides(args, MODEL_FLAGS)})
-    model["seed"] = args.seed
-    train = dict(preset.train)
-    train.update({k: v for k, v in quick.items() if k in TrainConfig.__dataclass_fields__})
-    if args.no_augment:
-        train.update(crop_pad=0, flip=False, rotate=0.0, scale=0.0, translate=0.0)
-    train.update(_overrides(args, TRAIN_FLAGS))
-    train["seed"] = args.seed
-    extra = dict(preset.data)
-    extra.update({k: v for k, v in quick.items() if k in ("n_train", "n_test")})
-    if args.n_train is not None:
-        extra["n_train"] = args.n_train
-    if args.n_test is not None:
-        extra["n_test"] = args.n_test
     if args.channels is not None and preset.dataset != "folder":
         raise TinyViTError(f"--channels only applies to the folder preset; {preset.dataset} images have "
                            f"{preset.model['in_channels']} channel(s).")
-    train_cfg = TrainConfig.from_dict(train)
-    cfg = _make_config(model)  # validate the flags before loading any data
-    spec = DataSpec(name=preset.dataset, data_dir=args.data_dir, download=args.download,
-                    seed=args.seed if args.data_seed is None else args.data_seed,
-                    options=data_options(preset.dataset, model, extra))
-    dataset = _load_dataset(spec, cfg)
-    if dataset.num_classes != cfg.num_classes:
-        model["num_classes"] = dataset.num_classes
-        cfg = _make_config(model)
+    train = dict(crop_pad=0, flip=False, rotate=0.0, scale=0.0, translate=0.0) if args.no_augment else {}
+    train.update(_overrides(args, TRAIN_FLAGS))
+    data = {k: getattr(args, k) for k in ("n_train", "n_test") if getattr(args, k) is not None}
+    # The configs are built (and so validated) before any data is loaded.
+    recipe = build_recipe(args.preset, quick=args.quick, seed=args.seed, data_seed=args.data_seed,
+                          model=_overrides(args, MODEL_FLAGS), train=train, data=data, data_dir=args.data_dir,
+                          download=args.download)
+    dataset = load_recipe_data(recipe)
+    cfg, train_cfg, spec = recipe.model, recipe.train, recipe.data
     out = Path(args.out) if args.out else Path("runs") / preset.name
     from tinyvit.model import ViT
 
