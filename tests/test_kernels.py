@@ -62,12 +62,15 @@ def test_linear(dtype, lead, IN, OUT):
         _close(g0, g1, dtype)
 
 
-def test_linear_records_its_path():
+def test_linear_records_its_path(monkeypatch):
     rng = np.random.default_rng(0)
-    KERNELS["linear_forward"](_rand(rng, "float32", 1, 67, 70), _rand(rng, "float32", 70, 61), None)
-    KERNELS["linear_forward"](_rand(rng, "float32", 4, 8), _rand(rng, "float32", 8, 10), None)
-    assert linear.PATHS["forward", 70, 61] == "numba"
+    x, w, b = _rand(rng, "float32", 4, 8), _rand(rng, "float32", 8, 10), _rand(rng, "float32", 10)
+    y_numba, _ = KERNELS["linear_forward"](x, w, b)
+    assert linear.PATHS["forward", 8, 10] == "numba"
+    monkeypatch.setattr(linear, "NUMBA_PRODUCTS", {"input grad", "weight grad"})
+    y_blas, _ = KERNELS["linear_forward"](x, w, b)
     assert linear.PATHS["forward", 8, 10] == "blas"
+    _close(y_numba, y_blas, "float32")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

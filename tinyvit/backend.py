@@ -12,6 +12,7 @@ import warnings
 from types import SimpleNamespace
 
 from tinyvit import ops as reference
+from tinyvit.memory import keep_freed_memory
 
 # The operations a backend may replace. The rest (patchify, dropout, pooling, ...) only
 # move memory around and always run in NumPy.
@@ -46,6 +47,7 @@ def default_backend() -> str:
 @functools.cache
 def get_ops(name: str) -> SimpleNamespace:
     """The namespace of operations for backend `name` ('numpy' or 'numba')."""
+    keep_freed_memory()   # both backends allocate the same big arrays every step (tinyvit/memory.py)
     table = {op: getattr(reference, op) for op in SWAPPABLE}
     if name == "numba":
         if not numba_available():

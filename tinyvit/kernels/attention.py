@@ -189,7 +189,8 @@ def attention_forward(qkv: np.ndarray, heads: int,
     out = np.empty((B, N, D), dtype=dt)
     q = np.empty((B, heads, N, Dh), dtype=dt)
     att = np.empty((B, heads, N, N), dtype=dt)
-    parallel_for(_forward_heads, B * heads, qkv, heads, rel_t, rel_pos is not None, out, q, att)
+    parallel_for(_forward_heads, B * heads, qkv, heads, rel_t, rel_pos is not None, out, q, att,
+                 work=B * (4 * N * N * D + 8 * heads * N * N))     # two products per head, and the softmax
     k = qkv[..., D:2 * D].reshape(B, N, heads, Dh).transpose(0, 2, 1, 3)  # views: no copies
     v = qkv[..., 2 * D:].reshape(B, N, heads, Dh).transpose(0, 2, 1, 3)
     return out, AttentionCache(q=q, k=k, v=v, att=att, rel=rel, offsets=offsets)
@@ -206,6 +207,7 @@ def attention_backward(dout: np.ndarray, cache: AttentionCache) -> tuple[np.ndar
     drel_parts = np.empty((B, H, W, Dh) if use_rel else (0, 0, 0, 0), dtype=dt)
     dqkv = np.empty((B, N, 3 * H * Dh), dtype=dt)
     parallel_for(_backward_heads, B * H, np.ascontiguousarray(dout, dtype=dt), np.ascontiguousarray(q), k, v,
-                 np.ascontiguousarray(att), rel, use_rel, dqkv, drel_parts)
+                 np.ascontiguousarray(att), rel, use_rel, dqkv, drel_parts,
+                 work=B * (8 * N * N * H * Dh + 8 * H * N * N))  # four products per head, the softmax
     drel_pos = drel_parts.sum(axis=0).transpose(1, 0, 2).reshape(W, H * Dh) if use_rel else None
     return dqkv, drel_pos

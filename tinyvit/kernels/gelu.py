@@ -34,7 +34,7 @@ def gelu_forward(x: np.ndarray, approximate: str = "erf") -> tuple[np.ndarray, G
     """x (...) -> y (...), as ops.gelu.gelu_forward."""
     flat = np.ascontiguousarray(x).reshape(-1)
     y = np.empty_like(flat)
-    parallel_for(_gelu_chunks, -(-flat.size // CHUNK), flat, y, approximate == "tanh")
+    parallel_for(_gelu_chunks, -(-flat.size // CHUNK), flat, y, approximate == "tanh", work=16 * flat.size)
     return y.reshape(x.shape), GeluCache(x=x, approximate=approximate)
 
 
@@ -43,5 +43,6 @@ def gelu_backward(dy: np.ndarray, cache: GeluCache) -> np.ndarray:
     x = np.ascontiguousarray(cache.x).reshape(-1)
     dy_flat = np.ascontiguousarray(dy, dtype=x.dtype).reshape(-1)
     dx = np.empty_like(x)
-    parallel_for(_gelu_grad_chunks, -(-x.size // CHUNK), x, dy_flat, dx, cache.approximate == "tanh")
+    parallel_for(_gelu_grad_chunks, -(-x.size // CHUNK), x, dy_flat, dx, cache.approximate == "tanh",
+                 work=24 * x.size)
     return dx.reshape(cache.x.shape)

@@ -79,7 +79,7 @@ def pack_b(b: np.ndarray, trans_b: bool, colsum: np.ndarray | None = None) -> np
     panels[-1, :, N % NR or NR:] = 0              # the padding columns of the last panel
     groups = min(4 * num_threads(), b.shape[0])
     parts = np.empty((groups, 0 if trans_b else N), dtype=b.dtype)
-    parallel_for(_pack_b_groups, groups, b, trans_b, panels, parts)
+    parallel_for(_pack_b_groups, groups, b, trans_b, panels, parts, work=2 * b.size)
     if colsum is not None:
         colsum[...] = parts.sum(axis=0)
     return panels

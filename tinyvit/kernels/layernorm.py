@@ -58,7 +58,7 @@ def layernorm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
     R = x2.shape[0]
     y, x_hat = np.empty_like(x2), np.empty_like(x2)
     mean, rstd = np.empty((R, 1), dtype=x2.dtype), np.empty((R, 1), dtype=x2.dtype)
-    parallel_for(_forward_rows, R, x2, gamma, beta, eps, y, x_hat, mean, rstd)
+    parallel_for(_forward_rows, R, x2, gamma, beta, eps, y, x_hat, mean, rstd, work=4 * x2.size)
     lead = (*shape[:-1], 1)
     return y.reshape(shape), LayerNormCache(x_hat=x_hat.reshape(shape), mean=mean.reshape(lead),
                                             rstd=rstd.reshape(lead), gamma=gamma)
@@ -74,5 +74,6 @@ def layernorm_backward(dy: np.ndarray, cache: LayerNormCache) -> tuple[np.ndarra
     dgamma_parts = np.empty((groups, D), dtype=dy2.dtype)
     dbeta_parts = np.empty((groups, D), dtype=dy2.dtype)
     dx = np.empty_like(dy2)
-    parallel_for(_backward_groups, groups, dy2, x_hat, rstd, cache.gamma, dx, dgamma_parts, dbeta_parts)
+    parallel_for(_backward_groups, groups, dy2, x_hat, rstd, cache.gamma, dx, dgamma_parts, dbeta_parts,
+                 work=6 * dy2.size)
     return dx.reshape(shape), dgamma_parts.sum(axis=0), dbeta_parts.sum(axis=0)

@@ -6,7 +6,6 @@ import numpy as np
 
 from tinyvit.kernels.gelu import gelu_backward
 from tinyvit.kernels.gemm import BIAS, BIAS_GELU, PLAIN, gemm, pack_b
-from tinyvit.kernels.microkernel import NR
 from tinyvit.ops.gelu import GeluCache
 from tinyvit.ops.linear import LinearCache
 
@@ -15,23 +14,22 @@ from tinyvit.ops.linear import LinearCache
 PATHS: dict[tuple[str, int, int], str] = {}
 
 
-# Which products go to the Numba GEMM when it is big enough (see use_numba). Measured on this
-# 2-core machine: alone and on a quiet machine the packed GEMM runs at ~90% of OpenBLAS on a
-# plain product (105 vs 115 GFLOP/s at cifar-tiny's 8320-row shapes), but inside a whole train
-# step all three on the Numba GEMM was fastest every time (cifar-tiny 41 vs 19 img/s with BLAS
-# for both backward products, mnist 125 vs 30): OpenBLAS's x^T @ dy collapses when its spinning
-# threads share the cores, and the Numba path fuses the bias, GELU and bias-gradient passes.
-# Remove a product from this set to send it to BLAS (the benchmark prints the path of each).
+# Which products go to the Numba GEMM. Alone, on a quiet machine, OpenBLAS is faster on a plain
+# product (e.g. 112 vs 86 GFLOP/s at 2 threads on digits' 2176 x 64 x 192), but inside a train
+# step every product on the Numba GEMM was fastest every time: OpenBLAS's threads keep spinning
+# for a while after each call and take the cores from the Numba kernel that runs next (a digits
+# forward pass: 2617 images/s with no BLAS call, 1495 with one BLAS call per layer), and the
+# Numba path fuses the bias, GELU and bias-gradient passes. So all products, even the classifier
+# head's 10 columns, run here; remove a product from this set to send it to BLAS instead (the
+# benchmark prints the path each layer took).
 NUMBA_PRODUCTS = {"forward", "input grad", "weight grad"}
 
 
 def use_numba(product: str, rows: int, depth: int, cols: int) -> bool:
-    """Whether the Numba GEMM runs `product` ('forward', 'input grad' or 'weight grad').
-
-    Below a few register tiles' worth of work (the classifier head: 10 columns of a 16-wide
-    tile) BLAS wins anyway.
+    """Whether the Numba GEMM runs `product` ('forward', 'input grad' or 'weight grad') of a
+    (rows x depth) @ (depth x cols) product. The sizes are there for a policy that wants them.
     """
-    return product in NUMBA_PRODUCTS and cols >= NR and depth >= 8 and rows * depth * cols >= 1 << 18
+    return product in NUMBA_PRODUCTS
 
 
 def _rows(t: np.ndarray) -> np.ndarray:

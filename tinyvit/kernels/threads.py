@@ -3,18 +3,57 @@
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numba
 
 # Why not numba's parallel=True? On this code it made compilation 5-10x slower (a parallel
-# loop re-optimises every kernel it calls, ~20 s for the GEMM alone), which missed the 20 s
+# loop re-optimises every kernel it calls: +4 s for the GEMM alone), which missed the 20 s
 # budget for compiling everything. The kernels are instead serial functions compiled with
 # nogil=True, and plain Python threads call them on disjoint slices of the work: the same
 # fork-join a parallel loop does, and NumPy-free while it runs, so the threads really overlap.
+#
+# Why not concurrent.futures? A fork-join through its queue and futures cost ~90 us on this
+# machine, more than a whole small kernel; the two semaphores per worker below cost ~25 us
+# (mostly the OS waking a sleeping thread), so small models gain from threads too.
 
-_pool: ThreadPoolExecutor | None = None
-_pool_size = 0
+
+class _Worker:
+    """A thread that sleeps until given a slice of work, runs it, and signals that it is done."""
+
+    def __init__(self) -> None:
+        self.job: tuple | None = None
+        self.error: BaseException | None = None
+        self.go = threading.Semaphore(0)
+        self.done = threading.Semaphore(0)
+        threading.Thread(target=self._loop, daemon=True, name="tinyvit-worker").start()
+
+    def _loop(self) -> None:
+        while True:
+            self.go.acquire()
+            kernel, args = self.job
+            try:
+                kernel(*args)
+            except BaseException as e:  # handed to the calling thread, which re-raises it
+                self.error = e
+            self.job = None
+            self.done.release()
+
+    def start(self, kernel, *args) -> None:
+        self.job = (kernel, args)
+        self.go.release()
+
+    def join(self) -> BaseException | None:
+        """Wait for the slice to finish; returns the exception it raised, if any."""
+        self.done.acquire()
+        error, self.error = self.error, None
+        return error
+
+
+# Below this much work per thread (about 20 us: multiply-adds, or elements of a memory pass)
+# waking another thread costs more than it saves.
+MIN_WORK_PER_THREAD = 1 << 16
+
+_workers: list[_Worker] = []
 _lock = threading.Lock()
 
 
@@ -23,29 +62,31 @@ def num_threads() -> int:
     return numba.get_num_threads()
 
 
-def _get_pool(workers: int) -> ThreadPoolExecutor:
-    global _pool, _pool_size
-    with _lock:
-        if _pool is None or _pool_size != workers:
-            if _pool is not None:
-                _pool.shutdown(wait=False)
-            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tinyvit")
-            _pool_size = workers
-        return _pool
-
-
-def parallel_for(kernel, count: int, *args) -> None:
+def parallel_for(kernel, count: int, *args, work: int | None = None) -> None:
     """Run kernel(start, stop, *args) on contiguous slices of range(count), one per thread.
 
-    The calling thread takes the last slice itself, so one thread needs no hand-off at all.
+    `work` is a rough count of the operations of all items together: each thread gets at least
+    MIN_WORK_PER_THREAD of it, or fewer threads run. The calling thread takes the last slice
+    itself, so one thread needs no hand-off at all. Calls from several Python threads at once
+    are serialised.
     """
     threads = min(num_threads(), count)
-    if threads <= 1:
+    if work is not None:
+        threads = min(threads, work // MIN_WORK_PER_THREAD)
+    threads = max(threads, 1)
+    if threads == 1:
         kernel(0, count, *args)
         return
-    bounds = [count * t // threads for t in range(threads + 1)]
-    pool = _get_pool(threads - 1)
-    futures = [pool.submit(kernel, bounds[t], bounds[t + 1], *args) for t in range(threads - 1)]
-    kernel(bounds[-2], bounds[-1], *args)
-    for future in futures:
-        future.result()
+    with _lock:
+        while len(_workers) < threads - 1:
+            _workers.append(_Worker())
+        bounds = [count * t // threads for t in range(threads + 1)]
+        for t in range(threads - 1):
+            _workers[t].start(kernel, bounds[t], bounds[t + 1], *args)
+        try:
+            kernel(bounds[-2], bounds[-1], *args)
+        finally:   # every worker is waited for, even when a slice failed, before anything is raised
+            errors = [_workers[t].join() for t in range(threads - 1)]
+        for error in errors:
+            if error is not None:
+                raise error

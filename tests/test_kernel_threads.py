@@ -1,0 +1,55 @@
+"""kernels/threads.py: the fork-join that splits a kernel's work items over threads."""
+
+import numba
+import numpy as np
+import pytest
+
+from tinyvit.kernels import threads
+from tinyvit.kernels.threads import parallel_for
+
+
+def _record(start, stop, owner, seen):
+    for i in range(start, stop):
+        owner[i] = start
+        seen[i] += 1
+
+
+@pytest.fixture
+def two_threads():
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    yield numba.get_num_threads()
+    numba.set_num_threads(before)
+
+
+def test_every_item_runs_once_in_contiguous_slices(two_threads):
+    owner, seen = np.full(10, -1), np.zeros(10, dtype=int)
+    parallel_for(_record, 10, owner, seen)
+    np.testing.assert_array_equal(seen, 1)
+    expected = [0] * 10 if two_threads == 1 else [0] * 5 + [5] * 5
+    np.testing.assert_array_equal(owner, expected)
+
+
+def test_too_little_work_stays_on_one_thread(two_threads):
+    owner, seen = np.full(10, -1), np.zeros(10, dtype=int)
+    parallel_for(_record, 10, owner, seen, work=threads.MIN_WORK_PER_THREAD)
+    np.testing.assert_array_equal(owner, 0)
+    np.testing.assert_array_equal(seen, 1)
+
+
+def _fail_first_slice(start, stop, seen):
+    if start == 0:
+        raise RuntimeError("slice 0 failed")
+    seen[start:stop] += 1
+
+
+def test_an_error_in_a_worker_reaches_the_caller_and_the_pool_recovers(two_threads):
+    if two_threads < 2:
+        pytest.skip("needs two threads")
+    seen = np.zeros(4, dtype=int)
+    with pytest.raises(RuntimeError, match="slice 0 failed"):
+        parallel_for(_fail_first_slice, 4, seen)
+    np.testing.assert_array_equal(seen, [0, 0, 1, 1])   # the caller's slice still ran
+    owner, seen = np.full(4, -1), np.zeros(4, dtype=int)
+    parallel_for(_record, 4, owner, seen)               # the next call is not out of step
+    np.testing.assert_array_equal(owner, [0, 0, 2, 2])
