@@ -1,9 +1,10 @@
-"""Multi-head attention fused per (image, head): scores, bias, softmax and weighted sum in one pass.
+"""Multi-head attention fused per image: scores, bias, softmax and weighted sum in one pass.
 
-Twin: ops/attention.py. For each (b, h) one thread gathers that head's q, k, v out of the fused
-qkv rows into small cache-resident buffers, runs every product on the same 6 x 16 register tile
-as the big GEMM (kernels/microkernel.py), and writes the result straight into the merged-heads
-layout, so split_heads / merge_heads never copy whole tensors.
+Twin: ops/attention.py. For each image one thread splits the heads' q, k, v out of the fused
+qkv rows into small cache-resident buffers, runs every head's products on the same 6 x 16
+register tile as the big GEMM (kernels/microkernel.py), and writes the result straight into the
+merged-heads layout, so split_heads / merge_heads never copy whole tensors. Threads share the
+work by images: a batch of one image runs on one thread.
 
 The probabilities `att` are kept for the backward rather than recomputed: students inspect
 them (ViT.attention_maps), and at these sequence lengths (N <= 65) they cost less memory than
@@ -48,8 +49,8 @@ def _tile_matmul(a, b, c, m, n, depth):
 
 
 @kernel
-def _forward_heads(start, stop, qkv, heads, rel_t, use_rel, out, q_out, att):
-    """The forward of (image, head) pairs start:stop, item = b * heads + h: one thread's share."""
+def _forward_images(start, stop, qkv, heads, rel_t, use_rel, out, q_out, att):
+    """The forward of images start:stop, every head of each: one thread's share."""
     B, N, D3 = qkv.shape
     D = D3 // 3
     Dh = D // heads
@@ -59,46 +60,50 @@ def _forward_heads(start, stop, qkv, heads, rel_t, use_rel, out, q_out, att):
     scale = T(1.0 / math.sqrt(Dh))
     L, Lw, Dp = _pad(N), _pad(W), _pad(Dh)
     dt = qkv.dtype
-    q_t = np.zeros((Dh, L), dtype=dt)       # "k-major" operands: row d holds feature d of every token
-    k_t = np.zeros((Dh, L), dtype=dt)
-    v = np.zeros((N, Dp), dtype=dt)
-    p_t = np.zeros((N, L), dtype=dt)        # probabilities, transposed: the A operand of att @ v
-    s = np.zeros((L, L), dtype=dt)          # scores, then probabilities
-    r = np.zeros((L, Lw), dtype=dt)         # query i against every relative-offset key
-    o = np.zeros((L, Dp), dtype=dt)
-    for item in range(start, stop):
-        b, h = item // heads, item % heads
+    q_t = np.zeros((heads, Dh, L), dtype=dt)   # "k-major" operands: row d holds feature d of every token
+    k_t = np.zeros((heads, Dh, L), dtype=dt)
+    v = np.zeros((heads, N, Dp), dtype=dt)
+    o = np.zeros((heads, L, Dp), dtype=dt)
+    p_t = np.zeros((N, L), dtype=dt)           # probabilities, transposed: the A operand of att @ v
+    s = np.zeros((L, L), dtype=dt)             # scores, then probabilities
+    r = np.zeros((L, Lw), dtype=dt)            # query i against every relative-offset key
+    for b in range(start, stop):
+        # Split the heads in one pass over the image's qkv rows, in memory order: reading one
+        # head's columns of every row instead was 10x slower (a stride the prefetcher misses).
         for n in range(N):
-            for d in range(Dh):
-                qv = qkv[b, n, h * Dh + d] * scale          # scale the query, as ops/attention.py
-                q_out[b, h, n, d] = qv
-                q_t[d, n] = qv
-                k_t[d, n] = qkv[b, n, D + h * Dh + d]
-                v[n, d] = qkv[b, n, 2 * D + h * Dh + d]
-        _tile_matmul(q_t, k_t, s, N, N, Dh)                # scores = q @ k^T
-        if use_rel:
-            _tile_matmul(q_t, rel_t[h], r, N, W, Dh)        # q @ rel^T: every query vs every offset
-            for i in range(N):
+            for h in range(heads):
+                for d in range(Dh):
+                    qv = qkv[b, n, h * Dh + d] * scale      # scale the query, as ops/attention.py
+                    q_out[b, h, n, d] = qv
+                    q_t[h, d, n] = qv
+                    k_t[h, d, n] = qkv[b, n, D + h * Dh + d]
+                    v[h, n, d] = qkv[b, n, 2 * D + h * Dh + d]
+        for h in range(heads):
+            _tile_matmul(q_t[h], k_t[h], s, N, N, Dh)           # scores = q @ k^T
+            if use_rel:
+                _tile_matmul(q_t[h], rel_t[h], r, N, W, Dh)     # q @ rel^T: every query vs every offset
+                for i in range(N):
+                    for j in range(N):
+                        s[i, j] += r[i, i - j + N - 1]          # the logit of offset i - j
+            for i in range(N):                                  # softmax over each row
+                top = lane_max(s[i], 0, N)
                 for j in range(N):
-                    s[i, j] += r[i, i - j + N - 1]          # the logit of offset i - j
-        for i in range(N):                                  # softmax over each row
-            top = lane_max(s[i], 0, N)
-            for j in range(N):
-                s[i, j] = exp32(s[i, j] - top) if single else math.exp(s[i, j] - top)
-            inv = T(1.0) / lane_sum(s[i], 0, N)
-            for j in range(N):
-                prob = s[i, j] * inv
-                att[b, h, i, j] = prob
-                p_t[j, i] = prob
-        _tile_matmul(p_t, v, o, N, Dh, N)                   # out = att @ v
-        for n in range(N):
-            for d in range(Dh):
-                out[b, n, h * Dh + d] = o[n, d]
+                    s[i, j] = exp32(s[i, j] - top) if single else math.exp(s[i, j] - top)
+                inv = T(1.0) / lane_sum(s[i], 0, N)
+                for j in range(N):
+                    prob = s[i, j] * inv
+                    att[b, h, i, j] = prob
+                    p_t[j, i] = prob
+            _tile_matmul(p_t, v[h], o[h], N, Dh, N)             # out = att @ v
+        for n in range(N):                                      # merge the heads, in memory order
+            for h in range(heads):
+                for d in range(Dh):
+                    out[b, n, h * Dh + d] = o[h, n, d]
 
 
 @kernel
-def _backward_heads(start, stop, dout, q, k, v, att, rel, use_rel, dqkv, drel_parts):
-    """The backward of (image, head) pairs start:stop; drel_parts[b, h] gets each pair's share of drel."""
+def _backward_images(start, stop, dout, q, k, v, att, rel, use_rel, dqkv, drel_parts):
+    """The backward of images start:stop; drel_parts[b, h] gets each (image, head)'s share of drel."""
     B, H, N, Dh = q.shape
     D = H * Dh
     W = 2 * N - 1
@@ -106,11 +111,14 @@ def _backward_heads(start, stop, dout, q, k, v, att, rel, use_rel, dqkv, drel_pa
     scale = T(1.0 / math.sqrt(Dh))
     L, Lw, Dp = _pad(N), _pad(W), _pad(Dh)
     dt = q.dtype
-    do_t = np.zeros((Dh, L), dtype=dt)      # dout of this head, k-major (A operand of dout @ v^T)
-    do = np.zeros((N, Dp), dtype=dt)        # ... and token-major (B operand of att^T @ dout)
-    v_t = np.zeros((Dh, L), dtype=dt)
-    kk = np.zeros((N, Dp), dtype=dt)
+    do_t = np.zeros((H, Dh, L), dtype=dt)   # dout of each head, k-major (A operand of dout @ v^T)
+    do = np.zeros((H, N, Dp), dtype=dt)     # ... and token-major (B operand of att^T @ dout)
+    v_t = np.zeros((H, Dh, L), dtype=dt)
+    kk = np.zeros((H, N, Dp), dtype=dt)
     qq = np.zeros((N, Dp), dtype=dt)
+    dq = np.zeros((H, Lw, Dp), dtype=dt)
+    dk = np.zeros((H, Lw, Dp), dtype=dt)
+    dv = np.zeros((H, Lw, Dp), dtype=dt)
     p = np.zeros((N, L), dtype=dt)
     ds = np.zeros((L, L), dtype=dt)         # d scores
     ds_t = np.zeros((N, L), dtype=dt)
@@ -118,58 +126,57 @@ def _backward_heads(start, stop, dout, q, k, v, att, rel, use_rel, dqkv, drel_pa
     dr = np.zeros((L, Lw), dtype=dt)        # d (query vs offset) logits
     dr_t = np.zeros((W, L), dtype=dt)
     relh = np.zeros((W, Dp), dtype=dt)
-    out1 = np.zeros((Lw, Dp), dtype=dt)
-    out2 = np.zeros((Lw, Dp), dtype=dt)
-    for item in range(start, stop):
-        b, h = item // H, item % H
-        for n in range(N):
-            for d in range(Dh):
-                g = dout[b, n, h * Dh + d]
-                do_t[d, n] = g
-                do[n, d] = g
-                v_t[d, n] = v[b, h, n, d]
-                kk[n, d] = k[b, h, n, d]
-                qq[n, d] = q[b, h, n, d]
-            for j in range(N):
-                p[n, j] = att[b, h, n, j]
-        _tile_matmul(do_t, v_t, dp, N, N, Dh)               # out = att @ v -> datt = dout @ v^T
-        _tile_matmul(p, do, out1, N, Dh, N)                 #               -> dv = att^T @ dout
-        for n in range(N):
-            for d in range(Dh):
-                dqkv[b, n, 2 * D + h * Dh + d] = out1[n, d]
-        for i in range(N):                                  # softmax: ds = att * (datt - sum(datt * att))
-            dot = lane_dot(dp[i], p[i], 0, N)
-            for j in range(N):
-                g = p[i, j] * (dp[i, j] - dot)
-                ds[i, j] = g
-                ds_t[j, i] = g
-        _tile_matmul(ds, qq, out2, N, Dh, N)                # scores = q @ k^T -> dk = ds^T @ q
-        for n in range(N):
-            for d in range(Dh):
-                dqkv[b, n, D + h * Dh + d] = out2[n, d]
-        _tile_matmul(ds_t, kk, out1, N, Dh, N)              #                  -> dq = ds @ k
-        if use_rel:
-            for i in range(N):                              # undo the gather: scatter ds by offset
-                for o in range(W):
-                    dr[i, o] = 0
-                for j in range(N):
-                    dr[i, i - j + N - 1] = ds[i, j]
-                for o in range(W):
-                    dr_t[o, i] = dr[i, o]
-            for o in range(W):
+    tmp = np.zeros((Lw, Dp), dtype=dt)
+    for b in range(start, stop):
+        for n in range(N):                  # one pass over the rows of dout and of k, v (views of qkv)
+            for h in range(H):
                 for d in range(Dh):
-                    relh[o, d] = rel[h, o, d]
-            _tile_matmul(dr_t, relh, out2, N, Dh, W)        # rel_logits = q @ rel^T -> dq += dr @ rel
+                    g = dout[b, n, h * Dh + d]
+                    do_t[h, d, n] = g
+                    do[h, n, d] = g
+                    v_t[h, d, n] = v[b, h, n, d]
+                    kk[h, n, d] = k[b, h, n, d]
+        for h in range(H):
             for n in range(N):
                 for d in range(Dh):
-                    out1[n, d] += out2[n, d]
-            _tile_matmul(dr, qq, out2, W, Dh, N)            #                        -> drel = dr^T @ q
-            for o in range(W):
+                    qq[n, d] = q[b, h, n, d]
+                for j in range(N):
+                    p[n, j] = att[b, h, n, j]
+            _tile_matmul(do_t[h], v_t[h], dp, N, N, Dh)     # out = att @ v -> datt = dout @ v^T
+            _tile_matmul(p, do[h], dv[h], N, Dh, N)         #               -> dv = att^T @ dout
+            for i in range(N):                              # softmax: ds = att * (datt - sum(datt * att))
+                dot = lane_dot(dp[i], p[i], 0, N)
+                for j in range(N):
+                    g = p[i, j] * (dp[i, j] - dot)
+                    ds[i, j] = g
+                    ds_t[j, i] = g
+            _tile_matmul(ds, qq, dk[h], N, Dh, N)           # scores = q @ k^T -> dk = ds^T @ q
+            _tile_matmul(ds_t, kk[h], dq[h], N, Dh, N)      #                  -> dq = ds @ k
+            if use_rel:
+                for i in range(N):                          # undo the gather: scatter ds by offset
+                    for o in range(W):
+                        dr[i, o] = 0
+                    for j in range(N):
+                        dr[i, i - j + N - 1] = ds[i, j]
+                    for o in range(W):
+                        dr_t[o, i] = dr[i, o]
+                for o in range(W):
+                    for d in range(Dh):
+                        relh[o, d] = rel[h, o, d]
+                _tile_matmul(dr_t, relh, tmp, N, Dh, W)     # rel_logits = q @ rel^T -> dq += dr @ rel
+                for n in range(N):
+                    for d in range(Dh):
+                        dq[h, n, d] += tmp[n, d]
+                _tile_matmul(dr, qq, tmp, W, Dh, N)         #                        -> drel = dr^T @ q
+                for o in range(W):
+                    for d in range(Dh):
+                        drel_parts[b, h, o, d] = tmp[o, d]
+        for n in range(N):                                  # write dqkv's rows in memory order
+            for h in range(H):
                 for d in range(Dh):
-                    drel_parts[b, h, o, d] = out2[o, d]
-        for n in range(N):
-            for d in range(Dh):
-                dqkv[b, n, h * Dh + d] = out1[n, d] * scale  # undo the query scaling
+                    dqkv[b, n, h * Dh + d] = dq[h, n, d] * scale   # undo the query scaling
+                    dqkv[b, n, D + h * Dh + d] = dk[h, n, d]
+                    dqkv[b, n, 2 * D + h * Dh + d] = dv[h, n, d]
 
 
 def attention_forward(qkv: np.ndarray, heads: int,
@@ -189,7 +196,7 @@ def attention_forward(qkv: np.ndarray, heads: int,
     out = np.empty((B, N, D), dtype=dt)
     q = np.empty((B, heads, N, Dh), dtype=dt)
     att = np.empty((B, heads, N, N), dtype=dt)
-    parallel_for(_forward_heads, B * heads, qkv, heads, rel_t, rel_pos is not None, out, q, att,
+    parallel_for(_forward_images, B, qkv, heads, rel_t, rel_pos is not None, out, q, att,
                  work=B * (4 * N * N * D + 8 * heads * N * N))     # two products per head, and the softmax
     k = qkv[..., D:2 * D].reshape(B, N, heads, Dh).transpose(0, 2, 1, 3)  # views: no copies
     v = qkv[..., 2 * D:].reshape(B, N, heads, Dh).transpose(0, 2, 1, 3)
@@ -206,7 +213,7 @@ def attention_backward(dout: np.ndarray, cache: AttentionCache) -> tuple[np.ndar
     rel = np.ascontiguousarray(cache.rel) if use_rel else np.zeros((H, W, Dh), dtype=dt)
     drel_parts = np.empty((B, H, W, Dh) if use_rel else (0, 0, 0, 0), dtype=dt)
     dqkv = np.empty((B, N, 3 * H * Dh), dtype=dt)
-    parallel_for(_backward_heads, B * H, np.ascontiguousarray(dout, dtype=dt), np.ascontiguousarray(q), k, v,
+    parallel_for(_backward_images, B, np.ascontiguousarray(dout, dtype=dt), np.ascontiguousarray(q), k, v,
                  np.ascontiguousarray(att), rel, use_rel, dqkv, drel_parts,
                  work=B * (8 * N * N * H * Dh + 8 * H * N * N))  # four products per head, the softmax
     drel_pos = drel_parts.sum(axis=0).transpose(1, 0, 2).reshape(W, H * Dh) if use_rel else None
