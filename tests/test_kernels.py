@@ -13,7 +13,7 @@ import pytest
 from tinyvit import ops as ref
 from tinyvit.gradcheck import rel_error
 from tinyvit.kernels import KERNELS, linear
-from tinyvit.kernels.gemm import gemm, pack_b
+from tinyvit.kernels.gemm import gemm, gemm_split_k, pack_b
 
 TOL = {"float32": 1e-5, "float64": 1e-12}
 DTYPES = ("float32", "float64")
@@ -37,12 +37,19 @@ def test_gemm_matches_matmul(dtype, m, k, n, trans_a, trans_b):
     rng = np.random.default_rng(m * k + n)
     a = _rand(rng, dtype, *((k, m) if trans_a else (m, k)))
     b = _rand(rng, dtype, *((n, k) if trans_b else (k, n)))
-    colsum = np.empty(n, dtype=dtype)
-    out = gemm(a, trans_a, pack_b(b, trans_b, None if trans_b else colsum), np.empty((m, n), dtype=dtype))
-    expect_b = b.T if trans_b else b
-    _close((a.T if trans_a else a) @ expect_b, out, dtype)
-    if not trans_b:
-        _close(expect_b.sum(axis=0), colsum, dtype)
+    out = gemm(a, trans_a, pack_b(b, trans_b), np.empty((m, n), dtype=dtype))
+    _close((a.T if trans_a else a) @ (b.T if trans_b else b), out, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k,m,n", [(1, 1, 1), (7, 3, 17), (385, 97, 257), (2000, 13, 40), (1000, 70, 300)])
+def test_gemm_split_k_matches_matmul(dtype, k, m, n):
+    # K not a multiple of the KC slice nor of the thread count, M and N ragged against MC, NC, MR, NR.
+    rng = np.random.default_rng(k + m + n)
+    a, b = _rand(rng, dtype, k, m), _rand(rng, dtype, k, n)
+    out, colsum = gemm_split_k(a, b)
+    _close(a.T @ b, out, dtype)
+    _close(b.sum(axis=0), colsum, dtype)
 
 
 # (leading shape, IN, OUT): the second and third take the Numba GEMM (ragged edges, K > 256).

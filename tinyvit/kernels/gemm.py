@@ -14,6 +14,12 @@ Goto & van de Geijn ("Anatomy of high-performance matrix multiplication", 2008):
 Packing copies both operands into the exact order the register tile reads them, so the hot loop
 only ever walks memory forwards. When a block of rows of C is finished, an epilogue runs on it while it
 is still in L2: adding the bias, and the GELU of an MLP's first layer (saving a pass over memory).
+
+The weight gradient dW = X^T @ dY has another shape: K (the batch's rows, thousands) is far
+larger than M and N (the layer's widths). Packing all of dY first would write, and then re-read,
+a copy as large as dY, which took as long as the multiplication itself on cifar-tiny's qkv layer.
+gemm_split_k instead splits K between the threads; each packs one L2-sized slice of both operands
+at a time, never the whole, and keeps its own partial C, and the partials are summed at the end.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from tinyvit.kernels.threads import num_threads, parallel_for
 
 KC = 384   # a KC x NR slice of a B panel is 24 KB of float32: it stays in the 32 KB L1 cache
 MC = 96    # an MC x KC block of A is 144 KB: it stays in the 1 MB L2 cache
+NC = 256   # a KC x NC slice of B is 384 KB: with the A block, still inside L2 (gemm_split_k)
 
 # What the epilogue does with a finished block of rows of C.
 PLAIN = 0      # C = A @ B
@@ -36,14 +43,12 @@ BIAS_GELU = 2  # pre = A @ B + bias is kept in `pre`, and C = gelu(pre)
 
 
 @kernel
-def _pack_b_groups(start, stop, b, trans_b, panels, colsum_parts):
-    """Groups start:stop of b's rows into the panels: panels[p, k, j] = op(B)[k, p * NR + j].
+def _pack_b_groups(start, stop, b, trans_b, panels, groups):
+    """Groups start:stop (of `groups`) of b's rows into the panels: panels[p, k, j] = op(B)[k, p * NR + j].
 
     b is read row by row, forwards, whether its rows are op(B)'s rows or (trans_b) its columns.
-    Without trans_b each group also sums its rows into colsum_parts[g], for the bias gradient.
     """
     K, N = panels.shape[1], (b.shape[0] if trans_b else b.shape[1])
-    groups = colsum_parts.shape[0]
     src = b.shape[0]                               # rows of b, split into the groups
     for g in range(start, stop):
         lo, hi = src * g // groups, src * (g + 1) // groups
@@ -61,27 +66,15 @@ def _pack_b_groups(start, stop, b, trans_b, panels, colsum_parts):
             for r in range(lo, hi):
                 for j in range(N // NR * NR, N):   # the ragged last panel
                     panels[j // NR, r, j % NR] = b[r, j]
-            for j in range(N):
-                colsum_parts[g, j] = 0
-            for r in range(lo, hi):
-                for j in range(N):
-                    colsum_parts[g, j] += b[r, j]
 
 
-def pack_b(b: np.ndarray, trans_b: bool, colsum: np.ndarray | None = None) -> np.ndarray:
-    """op(B) (K, N) -> panels (ceil(N / NR), K, NR), zero-padded on the right.
-
-    With `colsum` (N,) given (and trans_b False) it receives the column sums of B: for B = dY
-    that is the bias gradient, for free while the data streams through anyway.
-    """
+def pack_b(b: np.ndarray, trans_b: bool) -> np.ndarray:
+    """op(B) (K, N) -> panels (ceil(N / NR), K, NR), zero-padded on the right."""
     K, N = (b.shape[1], b.shape[0]) if trans_b else b.shape
     panels = np.empty(((N + NR - 1) // NR, K, NR), dtype=b.dtype)
     panels[-1, :, N % NR or NR:] = 0              # the padding columns of the last panel
     groups = min(4 * num_threads(), b.shape[0])
-    parts = np.empty((groups, 0 if trans_b else N), dtype=b.dtype)
-    parallel_for(_pack_b_groups, groups, b, trans_b, panels, parts, work=2 * b.size)
-    if colsum is not None:
-        colsum[...] = parts.sum(axis=0)
+    parallel_for(_pack_b_groups, groups, b, trans_b, panels, groups, work=2 * b.size)
     return panels
 
 
@@ -138,13 +131,28 @@ def _epilogue(out, r0, rows, epilogue, bias, pre, tanh_approx):
 
 
 @kernel
+def _macro_kernel(block, rows, panels, k0, depth, cols, c, i0, j0, accumulate):
+    """c[i0:i0+rows, j0:j0+cols] (+)= a packed block of A @ rows k0:k0+depth of packed B panels.
+
+    The two loops around the register tile. A compiled function of its own, not pasted into
+    its callers: inside the larger loop nest of _split_k_parts, LLVM no longer kept the tile
+    in registers (15x slower).
+    """
+    acc = stack_array(MR, NR, c)
+    spill = np.empty((MR, NR), dtype=c.dtype)
+    for p in range((cols + NR - 1) // NR):
+        for q in range((rows + MR - 1) // MR):
+            tile_multiply(block[q], 0, panels[p, k0:k0 + depth], 0, depth, acc)
+            _store_tile(acc, c, i0 + q * MR, j0 + p * NR, min(MR, rows - q * MR), min(NR, cols - p * NR),
+                        accumulate, spill)
+
+
+@kernel
 def _multiply_blocks(start, stop, a, trans_a, panels, out, mc, epilogue, bias, pre, tanh_approx):
     """Row blocks start:stop (of mc rows each) of out = op(A) @ B: the work of one thread."""
     M, N = out.shape
     K = panels.shape[1]
     block = np.empty((mc // MR, KC, MR), dtype=out.dtype)
-    acc = stack_array(MR, NR, out)
-    spill = np.empty((MR, NR), dtype=out.dtype)
     for blk in range(start, stop):
         i0 = blk * mc
         rows = min(mc, M - i0)
@@ -153,12 +161,7 @@ def _multiply_blocks(start, stop, a, trans_a, panels, out, mc, epilogue, bias, p
             k0 = K * s // slices
             depth = K * (s + 1) // slices - k0
             _pack_a(a, trans_a, i0, rows, k0, depth, block)
-            for p in range(panels.shape[0]):
-                b_panel = panels[p, k0:k0 + depth]
-                cols = min(NR, N - p * NR)
-                for q in range((rows + MR - 1) // MR):
-                    tile_multiply(block[q], 0, b_panel, 0, depth, acc)
-                    _store_tile(acc, out, i0 + q * MR, p * NR, min(MR, rows - q * MR), cols, k0 > 0, spill)
+            _macro_kernel(block, rows, panels, k0, depth, N, out, i0, 0, k0 > 0)
         if epilogue != PLAIN:
             _epilogue(out, i0, rows, epilogue, bias, pre, tanh_approx)
 
@@ -179,3 +182,59 @@ def gemm(a: np.ndarray, trans_a: bool, panels: np.ndarray, out: np.ndarray, epil
     parallel_for(_multiply_blocks, (M + mc - 1) // mc, a, trans_a, panels, out, mc, epilogue, bias, pre,
                  tanh_approx)
     return out
+
+
+@kernel(inline=True)
+def _pack_b_slice(b, k0, depth, j0, cols, panels, colsum):
+    """b[k0:k0+depth, j0:j0+cols] -> panels[p, k, j] (NR columns per panel), adding its column
+    sums to colsum[j0:j0+cols]. Whole 16-wide rows are copied first: those loops vectorise.
+    """
+    whole = cols // NR
+    for k in range(depth):
+        for p in range(whole):
+            for j in range(NR):
+                panels[p, k, j] = b[k0 + k, j0 + p * NR + j]
+        for j in range(whole * NR, cols):            # the ragged last panel
+            panels[whole, k, j - whole * NR] = b[k0 + k, j0 + j]
+        for j in range(cols):
+            colsum[j0 + j] += b[k0 + k, j0 + j]
+
+
+@kernel
+def _split_k_parts(start, stop, a, b, parts, colsum_parts):
+    """Parts start:stop of out = a^T @ b: part t multiplies rows K*t/T : K*(t+1)/T of a and b
+    (T = len(parts)) into parts[t], and sums those rows of b into colsum_parts[t].
+    """
+    K, M = a.shape
+    N = b.shape[1]
+    T = parts.shape[0]
+    a_block = np.empty((MC // MR, KC, MR), dtype=a.dtype)
+    b_slice = np.zeros((NC // NR, KC, NR), dtype=a.dtype)   # zero: the padding of a ragged last panel
+    for t in range(start, stop):
+        c, colsum = parts[t], colsum_parts[t]
+        c[:, :] = 0
+        colsum[:] = 0
+        lo, hi = K * t // T, K * (t + 1) // T
+        for k0 in range(lo, hi, KC):                         # a slice of KC rows of a and b
+            depth = min(KC, hi - k0)
+            for j0 in range(0, N, NC):                       # NC columns of b at a time
+                cols = min(NC, N - j0)
+                _pack_b_slice(b, k0, depth, j0, cols, b_slice, colsum)
+                for i0 in range(0, M, MC):                   # MC columns of a = MC rows of C
+                    rows = min(MC, M - i0)
+                    _pack_a(a, True, i0, rows, k0, depth, a_block)
+                    _macro_kernel(a_block, rows, b_slice, 0, depth, cols, c, i0, j0, True)
+
+
+def gemm_split_k(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """a (K, M), b (K, N) -> a^T @ b (M, N) and b's column sums (N,), for K much larger than M, N.
+
+    For the weight gradient: x^T @ dy is dW, and the column sums of dy are the bias gradient.
+    """
+    K, M = a.shape
+    N = b.shape[1]
+    parts_count = max(1, min(num_threads(), K // KC))      # at least one KC slice per part
+    parts = np.empty((parts_count, M, N), dtype=a.dtype)
+    colsum_parts = np.empty((parts_count, N), dtype=a.dtype)
+    parallel_for(_split_k_parts, parts_count, a, b, parts, colsum_parts, work=M * K * N)
+    return parts.sum(axis=0), colsum_parts.sum(axis=0)

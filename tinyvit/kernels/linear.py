@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinyvit.kernels.gelu import gelu_backward
-from tinyvit.kernels.gemm import BIAS, BIAS_GELU, PLAIN, gemm, pack_b
+from tinyvit.kernels.gemm import BIAS, BIAS_GELU, PLAIN, gemm, gemm_split_k, pack_b
 from tinyvit.ops.gelu import GeluCache
 from tinyvit.ops.linear import LinearCache
 
@@ -57,11 +57,9 @@ def linear_backward(dy: np.ndarray, cache: LinearCache) -> tuple[np.ndarray, np.
     """dy (..., OUT) -> dx (..., IN), dw (IN, OUT), db (OUT,)."""
     x2, dy2, w = _rows(cache.x), _rows(dy), cache.w
     (R, IN), OUT = x2.shape, w.shape[1]
-    # The weight gradient first: its packed copy of dy is freed before dx exists (a lower peak).
     if use_numba("weight grad", IN, R, OUT):                    # dw = x^T @ dy, db = column sums of dy
         PATHS["weight grad", IN, OUT] = "numba"
-        db = np.empty(OUT, dtype=dy2.dtype)
-        dw = gemm(x2, True, pack_b(dy2, False, db), np.empty((IN, OUT), dtype=dy2.dtype))
+        dw, db = gemm_split_k(x2, dy2)
     else:
         PATHS["weight grad", IN, OUT] = "blas"
         dw, db = x2.T @ dy2, dy2.sum(axis=0)
