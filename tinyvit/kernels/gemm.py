@@ -141,8 +141,9 @@ def _macro_kernel(block, rows, panels, k0, depth, cols, c, i0, j0, accumulate):
     acc = stack_array(MR, NR, c)
     spill = np.empty((MR, NR), dtype=c.dtype)
     for p in range((cols + NR - 1) // NR):
+        b_panel = panels[p, k0:k0 + depth]            # one view per panel, not one per tile
         for q in range((rows + MR - 1) // MR):
-            tile_multiply(block[q], 0, panels[p, k0:k0 + depth], 0, depth, acc)
+            tile_multiply(block[q], 0, b_panel, 0, depth, acc)
             _store_tile(acc, c, i0 + q * MR, j0 + p * NR, min(MR, rows - q * MR), min(NR, cols - p * NR),
                         accumulate, spill)
 

@@ -1,4 +1,5 @@
-"""Two things plain Numba cannot say: a small array on the stack, and a float32 built from its bits."""
+"""Three things plain Numba cannot say: a small array on the stack, a float32 built from its bits,
+and a load that really reads memory each time (for threads that wait on a flag)."""
 
 from __future__ import annotations
 
@@ -52,6 +53,27 @@ def _float32_from_bits(typingctx, bits):
     return types.float32(bits), codegen
 
 
+def _load_acquire_py(flags, i):
+    return flags[i]
+
+
+@intrinsic
+def _load_acquire(typingctx, flags, i):
+    # An atomic (acquire) load of flags[i]. A plain load in a polling loop may be hoisted out of
+    # the loop by LLVM, which cannot see another thread writing: the loop would never end.
+    if not (isinstance(flags, types.Array) and flags.dtype == types.int64 and isinstance(i, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        arrty = sig.args[0]
+        ary = make_array(arrty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, arrty, ary, [args[1]])
+        return builder.load_atomic(ptr, ordering="acquire", align=8)
+
+    return types.int64(flags, i), codegen
+
+
 # The Python twins run under NUMBA_DISABLE_JIT=1 (an intrinsic cannot run as Python).
 stack_array = _stack_array_py if config.DISABLE_JIT else _stack_array
 float32_from_bits = _float32_from_bits_py if config.DISABLE_JIT else _float32_from_bits
+load_acquire = _load_acquire_py if config.DISABLE_JIT else _load_acquire

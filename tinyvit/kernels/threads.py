@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numba
+import numpy as np
+from numba.core import config
+
+from tinyvit.kernels.intrinsics import load_acquire
+from tinyvit.kernels.jit import kernel
 
 # Why not numba's parallel=True? On this code it made compilation 5-10x slower (a parallel
 # loop re-optimises every kernel it calls: +4 s for the GEMM alone), which missed the 20 s
@@ -12,46 +18,78 @@ import numba
 # nogil=True, and plain Python threads call them on disjoint slices of the work: the same
 # fork-join a parallel loop does, and NumPy-free while it runs, so the threads really overlap.
 #
-# Why not concurrent.futures? A fork-join through its queue and futures cost ~90 us on this
-# machine, more than a whole small kernel; the two semaphores per worker below cost ~25 us
-# (mostly the OS waking a sleeping thread), so small models gain from threads too.
+# Why do the threads spin? Handing work to a thread that sleeps means the OS must wake it,
+# and on this virtual machine that took 60 us after a busy moment and 250 us after 5 ms of
+# idleness, longer than many kernels (a digits layer takes ~500 us). So, like an OpenMP
+# runtime, a worker that finishes polls a flag for a while (without the GIL, inside a Numba
+# kernel) before it goes to sleep, and the caller polls for the workers to finish.
+
+SPIN = 0 if config.DISABLE_JIT else 2_000_000   # polls before sleeping, ~1 ms (plain Python: none)
+
+# Below this much work per thread (about 20 us: multiply-adds, or elements of a memory pass)
+# handing a slice to another thread costs more than it saves.
+MIN_WORK_PER_THREAD = 1 << 16
+
+
+@kernel
+def _wait_for_change(flags, i, seen, polls):
+    """Poll flags[i] until it differs from `seen`, at most `polls` times; return its last value."""
+    value = load_acquire(flags, i)
+    for _ in range(polls):
+        if value != seen:
+            break
+        value = load_acquire(flags, i)
+    return value
 
 
 class _Worker:
-    """A thread that sleeps until given a slice of work, runs it, and signals that it is done."""
+    """A thread that waits for a slice of work, runs it, and counts it done.
+
+    flags[0] counts the slices handed over, flags[1] the slices finished: the caller waits
+    until they are equal.
+    """
 
     def __init__(self) -> None:
         self.job: tuple | None = None
         self.error: BaseException | None = None
-        self.go = threading.Semaphore(0)
-        self.done = threading.Semaphore(0)
+        self.flags = np.zeros(2, dtype=np.int64)
+        self.sleeping = False
+        self.wake = threading.Semaphore(0)
         threading.Thread(target=self._loop, daemon=True, name="tinyvit-worker").start()
 
     def _loop(self) -> None:
+        seen = 0
         while True:
-            self.go.acquire()
+            given = _wait_for_change(self.flags, 0, seen, SPIN)
+            if given == seen:                   # nothing came while polling: sleep until woken
+                self.sleeping = True
+                if self.flags[0] == seen:       # checked after saying so: a wake-up cannot be missed
+                    self.wake.acquire()
+                self.sleeping = False
+                continue
+            seen = given
             kernel, args = self.job
             try:
                 kernel(*args)
-            except BaseException as e:  # handed to the calling thread, which re-raises it
+            except BaseException as e:          # handed to the calling thread, which re-raises it
                 self.error = e
             self.job = None
-            self.done.release()
+            self.flags[1] = seen
 
     def start(self, kernel, *args) -> None:
         self.job = (kernel, args)
-        self.go.release()
+        self.flags[0] += 1
+        if self.sleeping:
+            self.wake.release()
 
     def join(self) -> BaseException | None:
         """Wait for the slice to finish; returns the exception it raised, if any."""
-        self.done.acquire()
+        given = self.flags[0]
+        while _wait_for_change(self.flags, 1, given - 1, SPIN) != given:
+            time.sleep(50e-6)                   # a long slice: stop burning the core
         error, self.error = self.error, None
         return error
 
-
-# Below this much work per thread (about 20 us: multiply-adds, or elements of a memory pass)
-# waking another thread costs more than it saves.
-MIN_WORK_PER_THREAD = 1 << 16
 
 _workers: list[_Worker] = []
 _lock = threading.Lock()
