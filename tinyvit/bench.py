@@ -70,7 +70,16 @@ def _timed(fn, warmup: int, steps: int) -> list[float]:
 def _rate(times: list[float]) -> dict:
     t = np.array(times)
     return {"median": BATCH / float(np.median(t)), "min": BATCH / float(t.max()), "max": BATCH / float(t.min()),
-            "seconds": float(np.median(t))}
+            "seconds": float(np.median(t)), "times": [float(v) for v in t]}
+
+
+def _merge_rounds(rounds: list[dict]) -> dict:
+    """One result from several rounds of the same job: the median over all their timed steps."""
+    merged = dict(rounds[0])
+    for kind in ("train", "infer"):
+        merged[kind] = _rate([t for r in rounds for t in r[kind]["times"]])
+    merged["peak_mb"] = float(np.median([r["peak_mb"] for r in rounds]))
+    return merged
 
 
 def _forward_flops(name: str) -> int:
@@ -292,6 +301,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=7, help="timed steps per measurement (at least 5)")
     parser.add_argument("--quick", action="store_true", help="digits only, 1 warm-up step, no compile timing")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run every measurement this many times, interleaved, and pool the steps: "
+                             "a burst of load from other machines then hits every backend alike")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -309,8 +321,9 @@ def main(argv: list[str] | None = None) -> int:
         backends.remove("torch")
     env = _env(args.threads)
 
-    print(f"tinyvit benchmark: batch {BATCH}, float32, {args.threads} thread(s), median of {steps} steps "
-          f"after {warmup} warm-up (min-max)\n")
+    print(f"tinyvit benchmark: batch {BATCH}, float32, {args.threads} thread(s), median of "
+          f"{steps * max(args.rounds, 1)} steps ({max(args.rounds, 1)} round(s) of {steps}, each after {warmup} "
+          f"warm-up; min-max)\n")
     if "numba" in backends and not args.quick:
         with tempfile.TemporaryDirectory() as cache:
             cold, cold_wall = _spawn({"kind": "first-step"}, _env(args.threads, NUMBA_CACHE_DIR=cache))
@@ -322,15 +335,18 @@ def main(argv: list[str] | None = None) -> int:
     if "numba" in backends:
         _spawn({"kind": "model", "config": configs[0], "backend": "numba", "steps": 1, "warmup": 1}, env)
 
-    sgemm = _spawn({"kind": "sgemm", "steps": steps}, env)[0]["gflops"]
-    print(f"ceiling: float32 NumPy matmul 2048x2048: {sgemm:.1f} GFLOP/s\n")
-    results: dict[tuple[str, str], dict] = {}
-    for name in configs:
-        for backend in backends:
+    rounds = max(args.rounds, 1)
+    ceilings, runs = [], {(name, backend): [] for name in configs for backend in backends}
+    for _ in range(rounds):
+        ceilings.append(_spawn({"kind": "sgemm", "steps": steps}, env)[0]["gflops"])
+        for name, backend in runs:
             job = {"kind": "model", "config": name, "backend": backend, "steps": steps, "warmup": warmup,
                    "threads": args.threads}
-            results[name, backend] = _spawn(job, env)[0]
-    _report(results, configs, backends, sgemm)
+            runs[name, backend].append(_spawn(job, env)[0])
+    sgemm = float(np.median(ceilings))
+    print(f"ceiling: float32 NumPy matmul 2048x2048: {sgemm:.1f} GFLOP/s"
+          + (f" (median of {rounds} rounds)" if rounds > 1 else "") + "\n")
+    _report({key: _merge_rounds(r) for key, r in runs.items()}, configs, backends, sgemm)
     return 0
 
 
