@@ -6,7 +6,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import erf
 
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 INV_SQRT_2 = 1.0 / math.sqrt(2.0)
@@ -17,6 +16,14 @@ INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 class GeluCache:
     x: np.ndarray       # (...) the pre-GELU activations
     approximate: str    # 'erf' or 'tanh'
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    """The error function, elementwise: SciPy's, imported on first use (the import takes ~0.5 s,
+    a third of a later process's start, and the numba backend never needs it)."""
+    from scipy.special import erf as scipy_erf
+
+    return scipy_erf(x)
 
 
 def gelu_forward(x: np.ndarray, approximate: str = "erf") -> tuple[np.ndarray, GeluCache]:
