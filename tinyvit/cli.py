@@ -23,7 +23,7 @@ from tinyvit.errors import TinyViTError
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
-DEFAULT_THREADS = 1
+DEFAULT_THREADS = 0
 
 # flag name -> ViTConfig field, for the model flags shared by train and info.
 MODEL_FLAGS = {
@@ -94,8 +94,7 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
 def _add_runtime_flags(p: argparse.ArgumentParser, progress: bool = False) -> None:
     g = p.add_argument_group("runtime")
     g.add_argument("--threads", type=_nonneg_int, default=DEFAULT_THREADS,
-                   help="BLAS/Numba threads; small matrices run fastest on 1, 0 keeps the library default "
-                        f"(default: {DEFAULT_THREADS})")
+                   help="BLAS/Numba threads (default: 0, the libraries' own choice: every core)")
     if progress:
         g.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
 
