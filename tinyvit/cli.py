@@ -1,6 +1,6 @@
 """The command-line tool: `python -m tinyvit {train,eval,predict,info}` (or the `tinyvit` script).
 
-    python -m tinyvit train --preset digits                 # ~4 minutes, >= 99% on the test split
+    python -m tinyvit train --preset digits                 # ~3 minutes, ~99% on the test split
     python -m tinyvit train --preset digits --quick         # ~1 minute for a lesson
     python -m tinyvit eval --checkpoint runs/digits/best.npz
     python -m tinyvit predict --checkpoint runs/digits/best.npz my_digit.png --top-k 3
