@@ -53,3 +53,22 @@ def test_an_error_in_a_worker_reaches_the_caller_and_the_pool_recovers(two_threa
     owner, seen = np.full(4, -1), np.zeros(4, dtype=int)
     parallel_for(_record, 4, owner, seen)               # the next call is not out of step
     np.testing.assert_array_equal(owner, [0, 0, 2, 2])
+
+
+def _child_runs_parallel_for(conn):
+    owner, seen = np.full(4, -1), np.zeros(4, dtype=int)
+    parallel_for(_record, 4, owner, seen)
+    conn.send(seen.tolist())
+
+
+def test_a_forked_child_starts_its_own_workers(two_threads):
+    import multiprocessing
+
+    parallel_for(_record, 4, np.full(4, -1), np.zeros(4, dtype=int))   # the parent's workers exist
+    ctx = multiprocessing.get_context("fork")
+    parent, child = ctx.Pipe()
+    process = ctx.Process(target=_child_runs_parallel_for, args=(child,))
+    process.start()
+    assert parent.poll(60), "parallel_for hung in a forked child"
+    assert parent.recv() == [1, 1, 1, 1]
+    process.join(10)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -93,6 +94,16 @@ class _Worker:
 
 _workers: list[_Worker] = []
 _lock = threading.Lock()
+
+
+def _forget_workers_after_fork() -> None:
+    # A forked child has only the thread that forked: it must start workers of its own.
+    global _lock
+    _workers.clear()
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_workers_after_fork)
 
 
 def num_threads() -> int:
