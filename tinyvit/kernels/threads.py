@@ -103,7 +103,8 @@ def _forget_workers_after_fork() -> None:
     _lock = threading.Lock()
 
 
-os.register_at_fork(after_in_child=_forget_workers_after_fork)
+if hasattr(os, "register_at_fork"):   # POSIX only; Windows has no fork
+    os.register_at_fork(after_in_child=_forget_workers_after_fork)
 
 
 def num_threads() -> int:
