@@ -61,6 +61,16 @@ def erf32(x):
 
 
 @kernel(inline=True)
+def _tree_sum(acc):
+    """acc[0, 0] + ... + acc[0, LANES-1] added pairwise: 4 rounds of independent adds instead of a
+    chain of 16 dependent ones (~16 cycles instead of ~64: most of a 17-token softmax row)."""
+    for width in (8, 4, 2, 1):
+        for lane in range(width):
+            acc[0, lane] += acc[0, lane + width]
+    return acc[0, 0]
+
+
+@kernel(inline=True)
 def lane_sum(x, start, stop):
     """sum(x[start:stop]) of a 1-D array, as LANES interleaved partial sums added up at the end.
 
@@ -75,9 +85,7 @@ def lane_sum(x, start, stop):
         for lane in range(LANES):
             acc[0, lane] += x[j + lane]
         j += LANES
-    total = acc[0, 0] * 0
-    for lane in range(LANES):
-        total += acc[0, lane]
+    total = _tree_sum(acc)
     while j < stop:
         total += x[j]
         j += 1
@@ -95,9 +103,7 @@ def lane_dot(x, y, start, stop):
         for lane in range(LANES):
             acc[0, lane] += x[j + lane] * y[j + lane]
         j += LANES
-    total = acc[0, 0] * 0
-    for lane in range(LANES):
-        total += acc[0, lane]
+    total = _tree_sum(acc)
     while j < stop:
         total += x[j] * y[j]
         j += 1
@@ -115,9 +121,10 @@ def lane_max(x, start, stop):
         for lane in range(LANES):
             acc[0, lane] = max(acc[0, lane], x[j + lane])
         j += LANES
+    for width in (8, 4, 2, 1):                    # pairwise, as _tree_sum
+        for lane in range(width):
+            acc[0, lane] = max(acc[0, lane], acc[0, lane + width])
     best = acc[0, 0]
-    for lane in range(LANES):
-        best = max(best, acc[0, lane])
     while j < stop:
         best = max(best, x[j])
         j += 1
