@@ -116,9 +116,9 @@ def _backward_images(start, stop, dout, q, k, v, att, rel, use_rel, dqkv, drel_p
     v_t = np.zeros((H, Dh, L), dtype=dt)
     kk = np.zeros((H, N, Dp), dtype=dt)
     qq = np.zeros((N, Dp), dtype=dt)
-    dq = np.zeros((H, Lw, Dp), dtype=dt)
-    dk = np.zeros((H, Lw, Dp), dtype=dt)
-    dv = np.zeros((H, Lw, Dp), dtype=dt)
+    dq = np.zeros((H, L, Dp), dtype=dt)
+    dk = np.zeros((H, L, Dp), dtype=dt)
+    dv = np.zeros((H, L, Dp), dtype=dt)
     p = np.zeros((N, L), dtype=dt)
     ds = np.zeros((L, L), dtype=dt)         # d scores
     ds_t = np.zeros((N, L), dtype=dt)

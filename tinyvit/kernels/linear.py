@@ -25,10 +25,8 @@ PATHS: dict[tuple[str, int, int], str] = {}
 NUMBA_PRODUCTS = {"forward", "input grad", "weight grad"}
 
 
-def use_numba(product: str, rows: int, depth: int, cols: int) -> bool:
-    """Whether the Numba GEMM runs `product` ('forward', 'input grad' or 'weight grad') of a
-    (rows x depth) @ (depth x cols) product. The sizes are there for a policy that wants them.
-    """
+def use_numba(product: str) -> bool:
+    """Whether the Numba GEMM runs `product`: 'forward', 'input grad' or 'weight grad'."""
     return product in NUMBA_PRODUCTS
 
 
@@ -41,7 +39,7 @@ def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> tuple[
     """x (..., IN), w (IN, OUT), b (OUT,) or None -> y (..., OUT)."""
     x2 = _rows(x)
     (R, IN), OUT = x2.shape, w.shape[1]
-    if use_numba("forward", R, IN, OUT):
+    if use_numba("forward"):
         PATHS["forward", IN, OUT] = "numba"
         y = gemm(x2, False, pack_b(w, False), np.empty((R, OUT), dtype=x2.dtype),
                  PLAIN if b is None else BIAS, bias=b)
@@ -57,13 +55,13 @@ def linear_backward(dy: np.ndarray, cache: LinearCache) -> tuple[np.ndarray, np.
     """dy (..., OUT) -> dx (..., IN), dw (IN, OUT), db (OUT,)."""
     x2, dy2, w = _rows(cache.x), _rows(dy), cache.w
     (R, IN), OUT = x2.shape, w.shape[1]
-    if use_numba("weight grad", IN, R, OUT):                    # dw = x^T @ dy, db = column sums of dy
+    if use_numba("weight grad"):                    # dw = x^T @ dy, db = column sums of dy
         PATHS["weight grad", IN, OUT] = "numba"
         dw, db = gemm_split_k(x2, dy2)
     else:
         PATHS["weight grad", IN, OUT] = "blas"
         dw, db = x2.T @ dy2, dy2.sum(axis=0)
-    if use_numba("input grad", R, OUT, IN):                     # dx = dy @ w^T
+    if use_numba("input grad"):                     # dx = dy @ w^T
         PATHS["input grad", IN, OUT] = "numba"
         dx = gemm(dy2, False, pack_b(w, True), np.empty((R, IN), dtype=dy2.dtype))
     else:
@@ -79,7 +77,7 @@ def linear_gelu_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray,
     """
     x2 = _rows(x)
     (R, IN), OUT = x2.shape, w.shape[1]
-    if not use_numba("forward", R, IN, OUT):
+    if not use_numba("forward"):
         from tinyvit.kernels.gelu import gelu_forward
 
         h, lin = linear_forward(x, w, b)

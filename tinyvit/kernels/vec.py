@@ -14,6 +14,7 @@ from tinyvit.kernels.intrinsics import float32_from_bits, stack_array
 from tinyvit.kernels.jit import kernel
 
 LANES = 16  # two AVX registers of float32: enough independent sums to hide the add latency
+HALVES = tuple(LANES >> k for k in range(1, LANES.bit_length()))   # (8, 4, 2, 1): pairwise rounds
 
 f32 = np.float32
 LOG2E = f32(1.44269504088896341)
@@ -64,7 +65,7 @@ def erf32(x):
 def _tree_sum(acc):
     """acc[0, 0] + ... + acc[0, LANES-1] added pairwise: 4 rounds of independent adds instead of a
     chain of 16 dependent ones (~16 cycles instead of ~64: most of a 17-token softmax row)."""
-    for width in (8, 4, 2, 1):
+    for width in HALVES:
         for lane in range(width):
             acc[0, lane] += acc[0, lane + width]
     return acc[0, 0]
@@ -121,7 +122,7 @@ def lane_max(x, start, stop):
         for lane in range(LANES):
             acc[0, lane] = max(acc[0, lane], x[j + lane])
         j += LANES
-    for width in (8, 4, 2, 1):                    # pairwise, as _tree_sum
+    for width in HALVES:                    # pairwise, as _tree_sum
         for lane in range(width):
             acc[0, lane] = max(acc[0, lane], acc[0, lane + width])
     best = acc[0, 0]
