@@ -83,12 +83,26 @@ def _pack_a(a, trans_a, i0, rows, k0, depth, block):
     """Rows i0:i0+rows, columns k0:k0+depth of op(A) -> block[panel, k, i] (MR rows per panel).
 
     Rows past `rows` are zero, so the last panel's tile is whole and computes zeros there.
+    Whole panels are copied by loops with no test inside (they compile to straight moves);
+    only the ragged last panel checks each row.
     """
-    for p in range((rows + MR - 1) // MR):
+    whole = rows // MR
+    for p in range(whole):
+        r0 = i0 + p * MR
+        if trans_a:
+            for k in range(depth):
+                for i in range(MR):
+                    block[p, k, i] = a[k0 + k, r0 + i]
+        else:
+            for k in range(depth):
+                for i in range(MR):
+                    block[p, k, i] = a[r0 + i, k0 + k]
+    if whole * MR < rows:
+        p = whole
         for k in range(depth):
             for i in range(MR):
-                block[p, k, i] = 0 if p * MR + i >= rows else (
-                    a[k0 + k, i0 + p * MR + i] if trans_a else a[i0 + p * MR + i, k0 + k])
+                r = p * MR + i
+                block[p, k, i] = 0 if r >= rows else (a[k0 + k, i0 + r] if trans_a else a[i0 + r, k0 + k])
 
 
 @kernel(inline=True)
