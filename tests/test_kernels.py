@@ -47,9 +47,23 @@ def test_gemm_split_k_matches_matmul(dtype, k, m, n):
     # K not a multiple of the KC slice nor of the thread count, M and N ragged against MC, NC, MR, NR.
     rng = np.random.default_rng(k + m + n)
     a, b = _rand(rng, dtype, k, m), _rand(rng, dtype, k, n)
-    out, colsum = gemm_split_k(a, b)
+    out, colsum, _ = gemm_split_k(a, b)
     _close(a.T @ b, out, dtype)
     _close(b.sum(axis=0), colsum, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("approximate", ["erf", "tanh"])
+@pytest.mark.parametrize("k,m,n", [(7, 3, 17), (1000, 70, 300)])
+def test_gemm_split_k_with_gelu_backward(dtype, approximate, k, m, n):
+    # fc1's backward: the GELU's backward is applied to each slice of b as it is packed.
+    rng = np.random.default_rng(k + n)
+    a, da, pre = _rand(rng, dtype, k, m), _rand(rng, dtype, k, n), _rand(rng, dtype, k, n)
+    dh = ref.gelu_backward(da, ref.GeluCache(x=pre, approximate=approximate))
+    out, colsum, dh_kernel = gemm_split_k(a, da, gelu_pre=pre, tanh_approx=approximate == "tanh")
+    _close(dh, dh_kernel, dtype)
+    _close(a.T @ dh, out, dtype)
+    _close(dh.sum(axis=0), colsum, dtype)
 
 
 # (leading shape, IN, OUT): the second and third take the Numba GEMM (ragged edges, K > 256).

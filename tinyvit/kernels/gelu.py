@@ -22,12 +22,22 @@ def _gelu_chunks(start, stop, x, y, tanh_approx):
 
 
 @kernel
-def _gelu_grad_chunks(start, stop, x, dy, dx, tanh_approx):
+def gelu_grad_span(x, dy, dx, lo, hi, tanh_approx):
+    """dx[lo:hi] = dy[lo:hi] * gelu'(x[lo:hi]), of 1-D arrays.
+
+    A compiled function of its own, not inlined: pasted into a large kernel (the packing of
+    gemm_split_k), LLVM no longer split the loop by dtype and approximation, and it ran scalar, 7x slower.
+    """
     T = x.dtype.type
     single = x.itemsize == 4
+    for i in range(lo, hi):
+        dx[i] = dy[i] * gelu_slope(x[i], tanh_approx, single, T)
+
+
+@kernel
+def _gelu_grad_chunks(start, stop, x, dy, dx, tanh_approx):
     for c in range(start, stop):
-        for i in range(c * CHUNK, min((c + 1) * CHUNK, x.size)):
-            dx[i] = dy[i] * gelu_slope(x[i], tanh_approx, single, T)
+        gelu_grad_span(x, dy, dx, c * CHUNK, min((c + 1) * CHUNK, x.size), tanh_approx)
 
 
 def gelu_forward(x: np.ndarray, approximate: str = "erf") -> tuple[np.ndarray, GeluCache]:

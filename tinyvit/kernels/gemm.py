@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinyvit.kernels.gelu import gelu_grad_span
 from tinyvit.kernels.gelu_math import gelu_value
 from tinyvit.kernels.intrinsics import stack_array
 from tinyvit.kernels.jit import kernel
@@ -200,23 +201,34 @@ def gemm(a: np.ndarray, trans_a: bool, panels: np.ndarray, out: np.ndarray, epil
 
 
 @kernel(inline=True)
-def _pack_b_slice(b, k0, depth, j0, cols, panels, colsum):
+def _pack_b_slice(b, k0, depth, j0, cols, panels, colsum, gelu, pre, db, tanh_approx):
     """b[k0:k0+depth, j0:j0+cols] -> panels[p, k, j] (NR columns per panel), adding its column
-    sums to colsum[j0:j0+cols]. Whole 16-wide rows are copied first: those loops vectorise.
+    sums to colsum[j0:j0+cols].
+
+    With `gelu`, b is the gradient at a GELU's output and pre its input (the backward of fc1):
+    each row is first turned into db = b * gelu'(pre), the gradient at the GELU's input, written
+    out for the next product, and that is what gets packed. Done here, while the rows pass through
+    L1, it saves a whole pass over two large arrays (ops/fused.py does it as a separate step).
     """
     whole = cols // NR
     for k in range(depth):
-        for p in range(whole):
+        row = b[k0 + k]
+        if gelu:                                           # gelu_backward: db = b * gelu'(pre)
+            gelu_grad_span(pre[k0 + k], row, db[k0 + k], j0, j0 + cols, tanh_approx)
+            row = db[k0 + k]
+        for p in range(whole):                             # whole 16-wide panels: vector copies
             for j in range(NR):
-                panels[p, k, j] = b[k0 + k, j0 + p * NR + j]
-        for j in range(whole * NR, cols):            # the ragged last panel
-            panels[whole, k, j - whole * NR] = b[k0 + k, j0 + j]
-        for j in range(cols):
-            colsum[j0 + j] += b[k0 + k, j0 + j]
+                v = row[j0 + p * NR + j]
+                panels[p, k, j] = v
+                colsum[j0 + p * NR + j] += v
+        for j in range(whole * NR, cols):                  # the ragged last panel
+            v = row[j0 + j]
+            panels[whole, k, j - whole * NR] = v
+            colsum[j0 + j] += v
 
 
 @kernel
-def _split_k_parts(start, stop, a, b, parts, colsum_parts):
+def _split_k_parts(start, stop, a, b, parts, colsum_parts, gelu, pre, db, tanh_approx):
     """Parts start:stop of out = a^T @ b: part t multiplies rows K*t/T : K*(t+1)/T of a and b
     (T = len(parts)) into parts[t], and sums those rows of b into colsum_parts[t].
     """
@@ -234,22 +246,29 @@ def _split_k_parts(start, stop, a, b, parts, colsum_parts):
             depth = min(KC, hi - k0)
             for j0 in range(0, N, NC):                       # NC columns of b at a time
                 cols = min(NC, N - j0)
-                _pack_b_slice(b, k0, depth, j0, cols, b_slice, colsum)
+                _pack_b_slice(b, k0, depth, j0, cols, b_slice, colsum, gelu, pre, db, tanh_approx)
                 for i0 in range(0, M, MC):                   # MC columns of a = MC rows of C
                     rows = min(MC, M - i0)
                     _pack_a(a, True, i0, rows, k0, depth, a_block)
                     _macro_kernel(a_block, rows, b_slice, 0, depth, cols, c, i0, j0, True)
 
 
-def gemm_split_k(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """a (K, M), b (K, N) -> a^T @ b (M, N) and b's column sums (N,), for K much larger than M, N.
+def gemm_split_k(a: np.ndarray, b: np.ndarray, gelu_pre: np.ndarray | None = None,
+                 tanh_approx: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """a (K, M), b (K, N) -> a^T @ b (M, N), b's column sums (N,), None; for K much larger than M, N.
 
     For the weight gradient: x^T @ dy is dW, and the column sums of dy are the bias gradient.
+    Given `gelu_pre` (K, N), the input of a GELU whose output gradient is b, b is first replaced by
+    db = b * gelu'(gelu_pre) (see _pack_b_slice): returns a^T @ db, db's column sums, and db.
     """
     K, M = a.shape
     N = b.shape[1]
     parts_count = max(1, min(num_threads(), K // KC))      # at least one KC slice per part
     parts = np.empty((parts_count, M, N), dtype=a.dtype)
     colsum_parts = np.empty((parts_count, N), dtype=a.dtype)
-    parallel_for(_split_k_parts, parts_count, a, b, parts, colsum_parts, work=M * K * N)
-    return parts.sum(axis=0), colsum_parts.sum(axis=0)
+    gelu = gelu_pre is not None
+    pre = gelu_pre if gelu else np.empty((0, 0), dtype=a.dtype)
+    db = np.empty_like(b) if gelu else np.empty((0, 0), dtype=a.dtype)
+    parallel_for(_split_k_parts, parts_count, a, b, parts, colsum_parts, gelu, pre, db, tanh_approx,
+                 work=M * K * N)
+    return parts.sum(axis=0), colsum_parts.sum(axis=0), (db if gelu else None)

@@ -54,20 +54,24 @@ def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> tuple[
 def linear_backward(dy: np.ndarray, cache: LinearCache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """dy (..., OUT) -> dx (..., IN), dw (IN, OUT), db (OUT,)."""
     x2, dy2, w = _rows(cache.x), _rows(dy), cache.w
-    (R, IN), OUT = x2.shape, w.shape[1]
+    IN, OUT = w.shape
     if use_numba("weight grad"):                    # dw = x^T @ dy, db = column sums of dy
         PATHS["weight grad", IN, OUT] = "numba"
-        dw, db = gemm_split_k(x2, dy2)
+        dw, db, _ = gemm_split_k(x2, dy2)
     else:
         PATHS["weight grad", IN, OUT] = "blas"
         dw, db = x2.T @ dy2, dy2.sum(axis=0)
-    if use_numba("input grad"):                     # dx = dy @ w^T
+    return _input_grad(dy2, w).reshape(cache.x.shape), dw, db
+
+
+def _input_grad(dy2: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """dx (R, IN) = dy (R, OUT) @ w^T."""
+    (IN, OUT), R = w.shape, dy2.shape[0]
+    if use_numba("input grad"):
         PATHS["input grad", IN, OUT] = "numba"
-        dx = gemm(dy2, False, pack_b(w, True), np.empty((R, IN), dtype=dy2.dtype))
-    else:
-        PATHS["input grad", IN, OUT] = "blas"
-        dx = dy2 @ w.T
-    return dx.reshape(cache.x.shape), dw, db
+        return gemm(dy2, False, pack_b(w, True), np.empty((R, IN), dtype=dy2.dtype))
+    PATHS["input grad", IN, OUT] = "blas"
+    return dy2 @ w.T
 
 
 def linear_gelu_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray,
@@ -93,5 +97,15 @@ def linear_gelu_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray,
 
 def linear_gelu_backward(da: np.ndarray, lin: LinearCache,
                          act: GeluCache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """da (..., OUT), the gradient at the GELU's output -> dx, dw, db of the linear layer."""
-    return linear_backward(gelu_backward(da, act), lin)
+    """da (..., OUT), the gradient at the GELU's output -> dx, dw, db of the linear layer.
+
+    The GELU's backward runs inside the weight-gradient product, on each slice of da as it is
+    packed (kernels/gemm.py, _pack_b_slice): da and the pre-GELU values are read once, not twice.
+    """
+    if not use_numba("weight grad"):
+        return linear_backward(gelu_backward(da, act), lin)
+    x2, w = _rows(lin.x), lin.w
+    PATHS["weight grad", *w.shape] = "numba"
+    dw, db, dh = gemm_split_k(x2, _rows(da).astype(x2.dtype, copy=False), gelu_pre=_rows(act.x),
+                              tanh_approx=act.approximate == "tanh")      # dh = da * gelu'(pre), (R, OUT)
+    return _input_grad(dh, w).reshape(lin.x.shape), dw, db          # dx = dh @ w^T
