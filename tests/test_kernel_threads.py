@@ -1,5 +1,8 @@
 """kernels/threads.py: the fork-join that splits a kernel's work items over threads."""
 
+import threading
+import time
+
 import numba
 import numpy as np
 import pytest
@@ -22,12 +25,39 @@ def two_threads():
     numba.set_num_threads(before)
 
 
-def test_every_item_runs_once_in_contiguous_slices(two_threads):
+def test_every_item_runs_once_in_contiguous_chunks(two_threads):
     owner, seen = np.full(10, -1), np.zeros(10, dtype=int)
     parallel_for(_record, 10, owner, seen)
     np.testing.assert_array_equal(seen, 1)
-    expected = [0] * 10 if two_threads == 1 else [0] * 5 + [5] * 5
-    np.testing.assert_array_equal(owner, expected)
+    chunks = 1 if two_threads == 1 else threads._chunk_count(10, two_threads, None)
+    starts = [10 * c // chunks for c in range(chunks)]
+    np.testing.assert_array_equal(owner, [max(s for s in starts if s <= i) for i in range(10)])
+
+
+@pytest.mark.parametrize("count,work,expected", [
+    (87, None, 8),                                  # 4 chunks per thread
+    (5, None, 4),                                   # a multiple of the thread count when possible
+    (3, None, 2),
+    (87, 3 * threads.MIN_WORK_PER_THREAD, 2),       # no chunk smaller than MIN_WORK_PER_THREAD
+])
+def test_chunk_count(count, work, expected):
+    assert threads._chunk_count(count, 2, work) == expected
+
+
+def _slow_first_chunk(start, stop, who):
+    if start == 0:
+        time.sleep(0.3)
+    who[start:stop] = threading.get_ident()
+
+
+def test_a_slow_thread_leaves_its_share_to_the_other(two_threads):
+    # The thread that took chunk 0 is stuck in it; the other one takes every other chunk.
+    if two_threads < 2:
+        pytest.skip("needs two threads")
+    who = np.zeros(8, dtype=np.int64)
+    parallel_for(_slow_first_chunk, 8, who)
+    assert len(set(who.tolist())) == 2
+    assert who[0] not in who[1:]
 
 
 def test_too_little_work_stays_on_one_thread(two_threads):
@@ -49,10 +79,10 @@ def test_an_error_in_a_worker_reaches_the_caller_and_the_pool_recovers(two_threa
     seen = np.zeros(4, dtype=int)
     with pytest.raises(RuntimeError, match="slice 0 failed"):
         parallel_for(_fail_first_slice, 4, seen)
-    np.testing.assert_array_equal(seen, [0, 0, 1, 1])   # the caller's slice still ran
+    np.testing.assert_array_equal(seen, [0, 1, 1, 1])   # every other chunk still ran
     owner, seen = np.full(4, -1), np.zeros(4, dtype=int)
     parallel_for(_record, 4, owner, seen)               # the next call is not out of step
-    np.testing.assert_array_equal(owner, [0, 0, 2, 2])
+    np.testing.assert_array_equal(owner, [0, 1, 2, 3])
 
 
 def _child_runs_parallel_for(conn):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
@@ -25,7 +26,15 @@ from tinyvit.kernels.jit import kernel
 # runtime, a worker that finishes polls a flag for a while (without the GIL, inside a Numba
 # kernel) before it goes to sleep, and the caller polls for the workers to finish.
 
+#
+# Why hand out chunks instead of one slice per thread? On a shared machine one core is often
+# slower than the other for a while (here: the same GEMM took 28 ms on one core and 45 ms on
+# the other, changing by the second), and with equal slices every kernel waits for the slower
+# one. With a few chunks per thread, taken in turn from a shared counter, the faster thread
+# simply takes more of them; a worker that is slow to wake up costs nothing either.
+
 SPIN = 0 if config.DISABLE_JIT else 2_000_000   # polls before sleeping, ~1 ms (plain Python: none)
+CHUNKS_PER_THREAD = 4
 
 # Below this much work per thread (about 20 us: multiply-adds, or elements of a memory pass)
 # handing a slice to another thread costs more than it saves.
@@ -112,13 +121,24 @@ def num_threads() -> int:
     return numba.get_num_threads()
 
 
+def _chunk_count(count: int, threads: int, work: int | None) -> int:
+    """How many chunks to cut range(count) into: a few per thread, a multiple of `threads` when
+    possible (equal shares when the cores are equally fast), none smaller than MIN_WORK_PER_THREAD."""
+    chunks = min(count, CHUNKS_PER_THREAD * threads)
+    if work is not None:
+        chunks = min(chunks, work // MIN_WORK_PER_THREAD)
+    if chunks > threads:
+        chunks -= chunks % threads
+    return max(chunks, threads)
+
+
 def parallel_for(kernel, count: int, *args, work: int | None = None) -> None:
-    """Run kernel(start, stop, *args) on contiguous slices of range(count), one per thread.
+    """Run kernel(start, stop, *args) over contiguous chunks of range(count), on several threads.
 
     `work` is a rough count of the operations of all items together: each thread gets at least
-    MIN_WORK_PER_THREAD of it, or fewer threads run. The calling thread takes the last slice
-    itself, so one thread needs no hand-off at all. Calls from several Python threads at once
-    are serialised.
+    MIN_WORK_PER_THREAD of it, or fewer threads run. Each thread, the calling one included,
+    takes the next chunk until none is left (see the note at the top). One thread needs no
+    hand-off at all. Calls from several Python threads at once are serialised.
     """
     threads = min(num_threads(), count)
     if work is not None:
@@ -127,15 +147,22 @@ def parallel_for(kernel, count: int, *args, work: int | None = None) -> None:
     if threads == 1:
         kernel(0, count, *args)
         return
+    chunks = _chunk_count(count, threads, work)
+    bounds = [count * c // chunks for c in range(chunks + 1)]
+    take = itertools.count().__next__   # atomic under the GIL: every chunk is taken exactly once
+
+    def run_chunks() -> None:
+        while (c := take()) < chunks:
+            kernel(bounds[c], bounds[c + 1], *args)
+
     with _lock:
         while len(_workers) < threads - 1:
             _workers.append(_Worker())
-        bounds = [count * t // threads for t in range(threads + 1)]
         for t in range(threads - 1):
-            _workers[t].start(kernel, bounds[t], bounds[t + 1], *args)
+            _workers[t].start(run_chunks)
         try:
-            kernel(bounds[-2], bounds[-1], *args)
-        finally:   # every worker is waited for, even when a slice failed, before anything is raised
+            run_chunks()
+        finally:   # every worker is waited for, even when a chunk failed, before anything is raised
             errors = [_workers[t].join() for t in range(threads - 1)]
         for error in errors:
             if error is not None:
