@@ -18,8 +18,8 @@ is still in L2: adding the bias, and the GELU of an MLP's first layer (saving a 
 The weight gradient dW = X^T @ dY has another shape: K (the batch's rows, thousands) is far
 larger than M and N (the layer's widths). Packing all of dY first would write, and then re-read,
 a copy as large as dY, which took as long as the multiplication itself on cifar-tiny's qkv layer.
-gemm_split_k instead splits K between the threads; each packs one L2-sized slice of both operands
-at a time, never the whole, and keeps its own partial C, and the partials are summed at the end.
+gemm_split_k instead splits K into a few parts per thread; each part packs one L2-sized slice of
+both operands at a time, never the whole, into its own partial C, and the partials are summed at the end.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from tinyvit.kernels.gelu_math import gelu_value
 from tinyvit.kernels.intrinsics import stack_array
 from tinyvit.kernels.jit import kernel
 from tinyvit.kernels.microkernel import MR, NR, tile_multiply
-from tinyvit.kernels.threads import num_threads, parallel_for
+from tinyvit.kernels.threads import chunk_count, num_threads, parallel_for
 
 KC = 384   # a KC x NR slice of a B panel is 24 KB of float32: it stays in the 32 KB L1 cache
 MC = 96    # an MC x KC block of A is 144 KB: it stays in the 1 MB L2 cache
@@ -263,7 +263,7 @@ def gemm_split_k(a: np.ndarray, b: np.ndarray, gelu_pre: np.ndarray | None = Non
     """
     K, M = a.shape
     N = b.shape[1]
-    parts_count = max(1, min(num_threads(), K // KC))      # at least one KC slice per part
+    parts_count = chunk_count(max(1, K // KC), work=M * K * N)   # one per chunk, each >= one KC slice
     parts = np.empty((parts_count, M, N), dtype=a.dtype)
     colsum_parts = np.empty((parts_count, N), dtype=a.dtype)
     gelu = gelu_pre is not None

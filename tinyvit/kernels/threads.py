@@ -122,14 +122,29 @@ def num_threads() -> int:
 
 
 def _chunk_count(count: int, threads: int, work: int | None) -> int:
-    """How many chunks to cut range(count) into: a few per thread, a multiple of `threads` when
-    possible (equal shares when the cores are equally fast), none smaller than MIN_WORK_PER_THREAD."""
+    """How many chunks to cut range(count) into (count >= threads > 1): a few per thread, a
+    multiple of `threads` when possible (equal shares when the cores are equally fast), none
+    smaller than MIN_WORK_PER_THREAD."""
     chunks = min(count, CHUNKS_PER_THREAD * threads)
     if work is not None:
         chunks = min(chunks, work // MIN_WORK_PER_THREAD)
     if chunks > threads:
         chunks -= chunks % threads
     return max(chunks, threads)
+
+
+def _thread_count(count: int, work: int | None) -> int:
+    threads = min(num_threads(), count)
+    if work is not None:
+        threads = min(threads, work // MIN_WORK_PER_THREAD)
+    return max(threads, 1)
+
+
+def chunk_count(count: int, work: int | None = None) -> int:
+    """The number of chunks parallel_for(kernel, count, ..., work=work) runs: for a caller that
+    wants one buffer per chunk (gemm_split_k's partial sums)."""
+    threads = _thread_count(count, work)
+    return 1 if threads == 1 else _chunk_count(count, threads, work)
 
 
 def parallel_for(kernel, count: int, *args, work: int | None = None) -> None:
@@ -140,10 +155,7 @@ def parallel_for(kernel, count: int, *args, work: int | None = None) -> None:
     takes the next chunk until none is left (see the note at the top). One thread needs no
     hand-off at all. Calls from several Python threads at once are serialised.
     """
-    threads = min(num_threads(), count)
-    if work is not None:
-        threads = min(threads, work // MIN_WORK_PER_THREAD)
-    threads = max(threads, 1)
+    threads = _thread_count(count, work)
     if threads == 1:
         kernel(0, count, *args)
         return
