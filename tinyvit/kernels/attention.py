@@ -68,16 +68,25 @@ def _forward_images(start, stop, qkv, heads, rel_t, use_rel, out, q_out, att):
     s = np.zeros((L, L), dtype=dt)             # scores, then probabilities
     r = np.zeros((L, Lw), dtype=dt)            # query i against every relative-offset key
     for b in range(start, stop):
-        # Split the heads in one pass over the image's qkv rows, in memory order: reading one
-        # head's columns of every row instead was 10x slower (a stride the prefetcher misses).
+        # Split the heads: first the copies that keep their layout, in one pass over the image's
+        # qkv rows in memory order (reading one head's columns of every row instead was 10x
+        # slower: a stride the prefetcher misses) ...
         for n in range(N):
+            row = qkv[b, n]
             for h in range(heads):
+                q_row, v_row = q_out[b, h, n], v[h, n]
                 for d in range(Dh):
-                    qv = qkv[b, n, h * Dh + d] * scale      # scale the query, as ops/attention.py
-                    q_out[b, h, n, d] = qv
-                    q_t[h, d, n] = qv
-                    k_t[h, d, n] = qkv[b, n, D + h * Dh + d]
-                    v[h, n, d] = qkv[b, n, 2 * D + h * Dh + d]
+                    q_row[d] = row[h * Dh + d] * scale      # scale the query, as ops/attention.py
+                    v_row[d] = row[2 * D + h * Dh + d]
+        # ... then the two transposes, one output row at a time (written in order: 30-40 %
+        # faster than scattering each token's values down a column).
+        for h in range(heads):
+            q_h, x_b = q_out[b, h], qkv[b]
+            for d in range(Dh):
+                q_col, k_col = q_t[h, d], k_t[h, d]
+                for n in range(N):
+                    q_col[n] = q_h[n, d]
+                    k_col[n] = x_b[n, D + h * Dh + d]
         for h in range(heads):
             _tile_matmul(q_t[h], k_t[h], s, N, N, Dh)           # scores = q @ k^T
             if use_rel:
