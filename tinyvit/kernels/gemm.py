@@ -201,21 +201,21 @@ def gemm(a: np.ndarray, trans_a: bool, panels: np.ndarray, out: np.ndarray, epil
 
 
 @kernel(inline=True)
-def _pack_b_slice(b, k0, depth, j0, cols, panels, colsum, gelu, pre, db, tanh_approx):
+def _pack_b_slice(b, k0, depth, j0, cols, panels, colsum, gelu, pre, dpre, tanh_approx):
     """b[k0:k0+depth, j0:j0+cols] -> panels[p, k, j] (NR columns per panel), adding its column
     sums to colsum[j0:j0+cols].
 
     With `gelu`, b is the gradient at a GELU's output and pre its input (the backward of fc1):
-    each row is first turned into db = b * gelu'(pre), the gradient at the GELU's input, written
+    each row is first turned into dpre = b * gelu'(pre), the gradient at the GELU's input, written
     out for the next product, and that is what gets packed. Done here, while the rows pass through
     L1, it saves a whole pass over two large arrays (ops/fused.py does it as a separate step).
     """
     whole = cols // NR
     for k in range(depth):
         row = b[k0 + k]
-        if gelu:                                           # gelu_backward: db = b * gelu'(pre)
-            gelu_grad_span(pre[k0 + k], row, db[k0 + k], j0, j0 + cols, tanh_approx)
-            row = db[k0 + k]
+        if gelu:                                           # gelu_backward: dpre = b * gelu'(pre)
+            gelu_grad_span(pre[k0 + k], row, dpre[k0 + k], j0, j0 + cols, tanh_approx)
+            row = dpre[k0 + k]
         for p in range(whole):                             # whole 16-wide panels: vector copies
             for j in range(NR):
                 v = row[j0 + p * NR + j]
@@ -228,7 +228,7 @@ def _pack_b_slice(b, k0, depth, j0, cols, panels, colsum, gelu, pre, db, tanh_ap
 
 
 @kernel
-def _split_k_parts(start, stop, a, b, parts, colsum_parts, gelu, pre, db, tanh_approx):
+def _split_k_parts(start, stop, a, b, parts, colsum_parts, gelu, pre, dpre, tanh_approx):
     """Parts start:stop of out = a^T @ b: part t multiplies rows K*t/T : K*(t+1)/T of a and b
     (T = len(parts)) into parts[t], and sums those rows of b into colsum_parts[t].
     """
@@ -246,7 +246,7 @@ def _split_k_parts(start, stop, a, b, parts, colsum_parts, gelu, pre, db, tanh_a
             depth = min(KC, hi - k0)
             for j0 in range(0, N, NC):                       # NC columns of b at a time
                 cols = min(NC, N - j0)
-                _pack_b_slice(b, k0, depth, j0, cols, b_slice, colsum, gelu, pre, db, tanh_approx)
+                _pack_b_slice(b, k0, depth, j0, cols, b_slice, colsum, gelu, pre, dpre, tanh_approx)
                 for i0 in range(0, M, MC):                   # MC columns of a = MC rows of C
                     rows = min(MC, M - i0)
                     _pack_a(a, True, i0, rows, k0, depth, a_block)
@@ -259,7 +259,7 @@ def gemm_split_k(a: np.ndarray, b: np.ndarray, gelu_pre: np.ndarray | None = Non
 
     For the weight gradient: x^T @ dy is dW, and the column sums of dy are the bias gradient.
     Given `gelu_pre` (K, N), the input of a GELU whose output gradient is b, b is first replaced by
-    db = b * gelu'(gelu_pre) (see _pack_b_slice): returns a^T @ db, db's column sums, and db.
+    dpre = b * gelu'(gelu_pre) (see _pack_b_slice): returns a^T @ dpre, dpre's column sums, and dpre.
     """
     K, M = a.shape
     N = b.shape[1]
@@ -268,7 +268,7 @@ def gemm_split_k(a: np.ndarray, b: np.ndarray, gelu_pre: np.ndarray | None = Non
     colsum_parts = np.empty((parts_count, N), dtype=a.dtype)
     gelu = gelu_pre is not None
     pre = gelu_pre if gelu else np.empty((0, 0), dtype=a.dtype)
-    db = np.empty_like(b) if gelu else np.empty((0, 0), dtype=a.dtype)
-    parallel_for(_split_k_parts, parts_count, a, b, parts, colsum_parts, gelu, pre, db, tanh_approx,
+    dpre = np.empty_like(b) if gelu else np.empty((0, 0), dtype=a.dtype)
+    parallel_for(_split_k_parts, parts_count, a, b, parts, colsum_parts, gelu, pre, dpre, tanh_approx,
                  work=M * K * N)
-    return parts.sum(axis=0), colsum_parts.sum(axis=0), (db if gelu else None)
+    return parts.sum(axis=0), colsum_parts.sum(axis=0), (dpre if gelu else None)

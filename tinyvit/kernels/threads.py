@@ -37,7 +37,7 @@ SPIN = 0 if config.DISABLE_JIT else 2_000_000   # polls before sleeping, ~1 ms (
 CHUNKS_PER_THREAD = 4
 
 # Below this much work per thread (about 20 us: multiply-adds, or elements of a memory pass)
-# handing a slice to another thread costs more than it saves.
+# handing work to another thread costs more than it saves.
 MIN_WORK_PER_THREAD = 1 << 16
 
 
@@ -53,9 +53,9 @@ def _wait_for_change(flags, i, seen, polls):
 
 
 class _Worker:
-    """A thread that waits for a slice of work, runs it, and counts it done.
+    """A thread that waits for a job (its share of a parallel_for), runs it, and counts it done.
 
-    flags[0] counts the slices handed over, flags[1] the slices finished: the caller waits
+    flags[0] counts the jobs handed over, flags[1] the jobs finished: the caller waits
     until they are equal.
     """
 
@@ -93,10 +93,10 @@ class _Worker:
             self.wake.release()
 
     def join(self) -> BaseException | None:
-        """Wait for the slice to finish; returns the exception it raised, if any."""
+        """Wait for the job to finish; returns the exception it raised, if any."""
         given = self.flags[0]
         while _wait_for_change(self.flags, 1, given - 1, SPIN) != given:
-            time.sleep(50e-6)                   # a long slice: stop burning the core
+            time.sleep(50e-6)                   # a long job: stop burning the core
         error, self.error = self.error, None
         return error
 
