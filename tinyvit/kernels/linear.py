@@ -105,7 +105,8 @@ def linear_gelu_backward(da: np.ndarray, lin: LinearCache,
     if not use_numba("weight grad"):
         return linear_backward(gelu_backward(da, act), lin)
     x2, w = _rows(lin.x), lin.w
-    PATHS["weight grad", *w.shape] = "numba"
+    IN, OUT = w.shape
+    PATHS["weight grad", IN, OUT] = "numba"
     dw, db, dh = gemm_split_k(x2, _rows(da).astype(x2.dtype, copy=False), gelu_pre=_rows(act.x),
                               tanh_approx=act.approximate == "tanh")      # dh = da * gelu'(pre), (R, OUT)
     return _input_grad(dh, w).reshape(lin.x.shape), dw, db          # dx = dh @ w^T
