@@ -42,9 +42,11 @@ def test_gemm_matches_matmul(dtype, m, k, n, trans_a, trans_b):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("k,m,n", [(1, 1, 1), (7, 3, 17), (385, 97, 257), (2000, 13, 40), (1000, 70, 300)])
+@pytest.mark.parametrize("k,m,n", [(1, 1, 1), (7, 3, 17), (385, 97, 257), (2000, 13, 40), (1000, 70, 300),
+                                   (800, 20, 1000)])
 def test_gemm_split_k_matches_matmul(dtype, k, m, n):
-    # K not a multiple of the KC slice nor of the thread count, M and N ragged against MC, NC, MR, NR.
+    # K not a multiple of the KC slice nor of the thread count, M and N ragged against MC, NC, MR, NR;
+    # the last is wider than NC (two chunks of 500 columns).
     rng = np.random.default_rng(k + m + n)
     a, b = _rand(rng, dtype, k, m), _rand(rng, dtype, k, n)
     out, colsum, _ = gemm_split_k(a, b)
