@@ -137,14 +137,21 @@ def _backward_images(start, stop, dout, q, k, v, att, rel, use_rel, dqkv, drel_p
     relh = np.zeros((W, Dp), dtype=dt)
     tmp = np.zeros((Lw, Dp), dtype=dt)
     for b in range(start, stop):
-        for n in range(N):                  # one pass over the rows of dout and of k, v (views of qkv)
+        for n in range(N):                  # in-order copies: one pass over the rows of dout and k (of qkv)
+            g_row = dout[b, n]
             for h in range(H):
+                do_h, k_h = do[h, n], k[b, h, n]
+                kk_h = kk[h, n]
                 for d in range(Dh):
-                    g = dout[b, n, h * Dh + d]
-                    do_t[h, d, n] = g
-                    do[h, n, d] = g
-                    v_t[h, d, n] = v[b, h, n, d]
-                    kk[h, n, d] = k[b, h, n, d]
+                    do_h[d] = g_row[h * Dh + d]
+                    kk_h[d] = k_h[d]
+        for h in range(H):                  # then the transposes, one output row at a time (as the forward)
+            do_h, v_h = do[h], v[b, h]
+            for d in range(Dh):
+                do_col, v_col = do_t[h, d], v_t[h, d]
+                for n in range(N):
+                    do_col[n] = do_h[n, d]
+                    v_col[n] = v_h[n, d]
         for h in range(H):
             for n in range(N):
                 for d in range(Dh):
