@@ -61,7 +61,7 @@ def linear_backward(dy: np.ndarray, cache: LinearCache) -> tuple[np.ndarray, np.
     else:
         PATHS["weight grad", IN, OUT] = "blas"
         dw, db = x2.T @ dy2, dy2.sum(axis=0)
-    return _input_grad(dy2, w).reshape(cache.x.shape), dw, db
+    return _input_grad(dy2, w).reshape(cache.x.shape), dw, db      # dx = dy @ w^T
 
 
 def _input_grad(dy2: np.ndarray, w: np.ndarray) -> np.ndarray:
