@@ -44,8 +44,9 @@ def _tile_matmul(a, b, c, m, n, depth):
         for j0 in range(0, n, NR):
             tile_multiply(a, i0, b, j0, depth, acc)
             for i in range(MR):
+                dst = c[i0 + i, j0:j0 + NR]             # a row slice: vector stores (kernels/gemm.py)
                 for j in range(NR):
-                    c[i0 + i, j0 + j] = acc[i, j]
+                    dst[j] = acc[i, j]
 
 
 @kernel
