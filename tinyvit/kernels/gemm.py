@@ -228,10 +228,10 @@ def _pack_b_slice(b, k0, depth, j0, cols, panels, colsum, gelu, pre, dpre, tanh_
             gelu_grad_span(pre[k0 + k], row, dpre[k0 + k], j0, j0 + cols, tanh_approx)
             row = dpre[k0 + k]
         for p in range(whole):                             # whole 16-wide panels: vector copies
+            src, dst, sums = row[j0 + p * NR:j0 + p * NR + NR], panels[p, k], colsum[j0 + p * NR:j0 + p * NR + NR]
             for j in range(NR):
-                v = row[j0 + p * NR + j]
-                panels[p, k, j] = v
-                colsum[j0 + p * NR + j] += v
+                dst[j] = src[j]
+                sums[j] += src[j]
         for j in range(whole * NR, cols):                  # the ragged last panel ...
             v = row[j0 + j]
             panels[whole, k, j - whole * NR] = v
