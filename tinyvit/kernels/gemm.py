@@ -46,29 +46,26 @@ BIAS_GELU = 2  # pre = A @ B + bias is kept in `pre`, and C = gelu(pre)
 
 
 @kernel
-def _pack_b_groups(start, stop, b, trans_b, panels, groups):
-    """Groups start:stop (of `groups`) of b's rows into the panels: panels[p, k, j] = op(B)[k, p * NR + j].
+def _pack_b_rows(start, stop, b, trans_b, panels):
+    """Rows start:stop of b into the panels: panels[p, k, j] = op(B)[k, p * NR + j].
 
     b is read row by row, forwards, whether its rows are op(B)'s rows or (trans_b) its columns.
     """
     K, N = panels.shape[1], (b.shape[0] if trans_b else b.shape[1])
-    src = b.shape[0]                               # rows of b, split into the groups
-    for g in range(start, stop):
-        lo, hi = src * g // groups, src * (g + 1) // groups
-        if trans_b:                                # row r of b is column r of op(B)
-            for r in range(lo, hi):
-                for k in range(K):
-                    panels[r // NR, k, r % NR] = b[r, k]
-        else:                                      # row r of b is row r of op(B)
-            # One panel at a time, so memory is read in one stream and written in one stream
-            # (row by row would write to every panel at once, far apart in memory).
-            for p in range(N // NR):
-                for r in range(lo, hi):
-                    for j in range(NR):            # a 16-wide vector copy
-                        panels[p, r, j] = b[r, p * NR + j]
-            for r in range(lo, hi):
-                for j in range(N // NR * NR, N):   # the ragged last panel
-                    panels[j // NR, r, j % NR] = b[r, j]
+    if trans_b:                                    # row r of b is column r of op(B)
+        for r in range(start, stop):
+            for k in range(K):
+                panels[r // NR, k, r % NR] = b[r, k]
+    else:                                          # row r of b is row r of op(B)
+        # One panel at a time, so memory is read in one stream and written in one stream
+        # (row by row would write to every panel at once, far apart in memory).
+        for p in range(N // NR):
+            for r in range(start, stop):
+                for j in range(NR):                # a 16-wide vector copy
+                    panels[p, r, j] = b[r, p * NR + j]
+        for r in range(start, stop):
+            for j in range(N // NR * NR, N):       # the ragged last panel
+                panels[j // NR, r, j % NR] = b[r, j]
 
 
 def pack_b(b: np.ndarray, trans_b: bool) -> np.ndarray:
@@ -76,8 +73,7 @@ def pack_b(b: np.ndarray, trans_b: bool) -> np.ndarray:
     K, N = (b.shape[1], b.shape[0]) if trans_b else b.shape
     panels = np.empty(((N + NR - 1) // NR, K, NR), dtype=b.dtype)
     panels[-1, :, N % NR or NR:] = 0              # the padding columns of the last panel
-    groups = min(4 * num_threads(), b.shape[0])
-    parallel_for(_pack_b_groups, groups, b, trans_b, panels, groups, work=2 * b.size)
+    parallel_for(_pack_b_rows, b.shape[0], b, trans_b, panels, work=2 * b.size)
     return panels
 
 
@@ -228,7 +224,8 @@ def _pack_b_slice(b, k0, depth, j0, cols, panels, colsum, gelu, pre, dpre, tanh_
             gelu_grad_span(pre[k0 + k], row, dpre[k0 + k], j0, j0 + cols, tanh_approx)
             row = dpre[k0 + k]
         for p in range(whole):                             # whole 16-wide panels: vector copies
-            src, dst, sums = row[j0 + p * NR:j0 + p * NR + NR], panels[p, k], colsum[j0 + p * NR:j0 + p * NR + NR]
+            j1 = j0 + p * NR
+            src, dst, sums = row[j1:j1 + NR], panels[p, k], colsum[j1:j1 + NR]
             for j in range(NR):
                 dst[j] = src[j]
                 sums[j] += src[j]
@@ -244,7 +241,8 @@ def _pack_b_slice(b, k0, depth, j0, cols, panels, colsum, gelu, pre, dpre, tanh_
 @kernel
 def _split_k_parts(start, stop, a, b, parts, colsum_parts, gelu, pre, dpre, tanh_approx):
     """Parts start:stop of out = a^T @ b: part t multiplies rows K*t/T : K*(t+1)/T of a and b
-    (T = len(parts)) into parts[t], and sums those rows of b into colsum_parts[t].
+    (T = len(parts)) into parts[t], and sums those rows of b into colsum_parts[t]. With `gelu`,
+    b's rows first become dpre's (see _pack_b_slice).
     """
     K, M = a.shape
     N = b.shape[1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinyvit.kernels.jit import kernel
-from tinyvit.kernels.threads import num_threads, parallel_for
+from tinyvit.kernels.threads import chunk_count, parallel_for
 from tinyvit.kernels.vec import lane_dot, lane_sum
 from tinyvit.ops.layernorm import LayerNormCache
 
@@ -70,7 +70,7 @@ def layernorm_backward(dy: np.ndarray, cache: LayerNormCache) -> tuple[np.ndarra
     dy2 = np.ascontiguousarray(dy.reshape(-1, D))
     x_hat = np.ascontiguousarray(cache.x_hat.reshape(-1, D))
     rstd = np.ascontiguousarray(cache.rstd.reshape(-1, 1))
-    groups = min(4 * num_threads(), dy2.shape[0])
+    groups = chunk_count(dy2.shape[0], work=6 * dy2.size)    # one group of rows per parallel_for chunk
     dgamma_parts = np.empty((groups, D), dtype=dy2.dtype)
     dbeta_parts = np.empty((groups, D), dtype=dy2.dtype)
     dx = np.empty_like(dy2)

@@ -25,7 +25,6 @@ from tinyvit.kernels.jit import kernel
 # idleness, longer than many kernels (a digits layer takes ~500 us). So, like an OpenMP
 # runtime, a worker that finishes polls a flag for a while (without the GIL, inside a Numba
 # kernel) before it goes to sleep, and the caller polls for the workers to finish.
-
 #
 # Why hand out chunks instead of one slice per thread? On a shared machine one core is often
 # slower than the other for a while (here: the same GEMM took 28 ms on one core and 45 ms on
