@@ -321,9 +321,9 @@ def main(argv: list[str] | None = None) -> int:
         backends.remove("torch")
     env = _env(args.threads)
 
+    rounds = max(args.rounds, 1)
     print(f"tinyvit benchmark: batch {BATCH}, float32, {args.threads} thread(s), median of "
-          f"{steps * max(args.rounds, 1)} steps ({max(args.rounds, 1)} round(s) of {steps}, each after {warmup} "
-          f"warm-up; min-max)\n")
+          f"{steps * rounds} steps ({rounds} round(s) of {steps}, each after {warmup} warm-up; min-max)\n")
     if "numba" in backends and not args.quick:
         with tempfile.TemporaryDirectory() as cache:
             cold, cold_wall = _spawn({"kind": "first-step"}, _env(args.threads, NUMBA_CACHE_DIR=cache))
@@ -335,7 +335,6 @@ def main(argv: list[str] | None = None) -> int:
     if "numba" in backends:
         _spawn({"kind": "model", "config": configs[0], "backend": "numba", "steps": 1, "warmup": 1}, env)
 
-    rounds = max(args.rounds, 1)
     ceilings, runs = [], {(name, backend): [] for name in configs for backend in backends}
     for _ in range(rounds):
         ceilings.append(_spawn({"kind": "sgemm", "steps": steps}, env)[0]["gflops"])
