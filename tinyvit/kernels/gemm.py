@@ -203,7 +203,7 @@ def gemm(a: np.ndarray, trans_a: bool, panels: np.ndarray, out: np.ndarray, epil
     bias = empty.reshape(0) if bias is None else bias
     pre = empty if pre is None else pre
     parallel_for(_multiply_blocks, (M + mc - 1) // mc, a, trans_a, panels, out, mc, epilogue, bias, pre,
-                 tanh_approx)
+                 tanh_approx, work=M * out.shape[1] * panels.shape[1])      # multiply-adds: M N K
     return out
 
 
