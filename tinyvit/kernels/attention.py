@@ -8,7 +8,8 @@ work by images: a batch of one image runs on one thread.
 
 The probabilities `att` are kept for the backward rather than recomputed: students inspect
 them (ViT.attention_maps), and at these sequence lengths (N <= 65) they cost less memory than
-the qkv activations they come from.
+the qkv activations they come from. q, k and v are kept as views of those activations, never
+copied: each kernel scales the query where it reads it.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def _tile_matmul(a, b, c, m, n, depth):
 
 
 @kernel
-def _forward_images(start, stop, qkv, heads, rel_t, use_rel, out, q_out, att):
+def _forward_images(start, stop, qkv, heads, rel_t, use_rel, out, att):
     """The forward of images start:stop, every head of each: one thread's share."""
     B, N, D3 = qkv.shape
     D = D3 // 3
@@ -70,25 +71,23 @@ def _forward_images(start, stop, qkv, heads, rel_t, use_rel, out, q_out, att):
     total = stack_array(1, NR, qkv)            # ... and the sum of the exps (in registers)
     r = np.zeros((L, Lw), dtype=dt)            # query i against every relative-offset key
     for b in range(start, stop):
-        # Split the heads: first the copies that keep their layout, in one pass over the image's
-        # qkv rows in memory order (reading one head's columns of every row instead was 10x
-        # slower: a stride the prefetcher misses) ...
+        # Split the heads: first v, whose layout stays, in one pass over the image's qkv rows in
+        # memory order (reading one head's columns of every row instead was 10x slower: a stride
+        # the prefetcher misses) ...
         for n in range(N):
             row = qkv[b, n]
             for h in range(heads):
-                q_row, v_row = q_out[b, h, n], v[h, n]
-                q_src, v_src = row[h * Dh:(h + 1) * Dh], row[2 * D + h * Dh:2 * D + (h + 1) * Dh]
+                v_row, v_src = v[h, n], row[2 * D + h * Dh:2 * D + (h + 1) * Dh]
                 for d in range(Dh):
-                    q_row[d] = q_src[d] * scale             # scale the query, as ops/attention.py
                     v_row[d] = v_src[d]
-        # ... then the two transposes, one output row at a time (written in order: 30-40 %
+        # ... then q and k transposed, one output row at a time (written in order: 30-40 %
         # faster than scattering each token's values down a column).
+        x_b = qkv[b]
         for h in range(heads):
-            q_h, x_b = q_out[b, h], qkv[b]
             for d in range(Dh):
                 q_col, k_col = q_t[h, d], k_t[h, d]
                 for n in range(N):
-                    q_col[n] = q_h[n, d]
+                    q_col[n] = x_b[n, h * Dh + d] * scale   # scale the query, as ops/attention.py
                     k_col[n] = x_b[n, D + h * Dh + d]
         for h in range(heads):
             # The scores are computed transposed, s_t[j, i] = k_j . q_i (the same sums as q @ k^T),
@@ -181,7 +180,7 @@ def _backward_images(start, stop, dout, q, k, v, att, rel, use_rel, dqkv, drel_p
         for h in range(H):
             for n in range(N):
                 for d in range(Dh):
-                    qq[n, d] = q[b, h, n, d]
+                    qq[n, d] = q[b, h, n, d] * scale        # the scaled query, as the forward
                 for j in range(N):
                     p[n, j] = att[b, h, n, j]
             _tile_matmul(do_t[h], v_t[h], dp, N, N, Dh)     # out = att @ v -> datt = dout @ v^T
@@ -240,11 +239,11 @@ def attention_forward(qkv: np.ndarray, heads: int,
         rel_t[:, :, :2 * N - 1] = rel.transpose(0, 2, 1)
         offsets = relative_offsets(N)
     out = np.empty((B, N, D), dtype=dt)
-    q = np.empty((B, heads, N, Dh), dtype=dt)
     att = np.empty((B, heads, N, N), dtype=dt)
-    parallel_for(_forward_images, B, qkv, heads, rel_t, rel_pos is not None, out, q, att,
+    parallel_for(_forward_images, B, qkv, heads, rel_t, rel_pos is not None, out, att,
                  work=B * (4 * N * N * D + 8 * heads * N * N))     # two products per head, and the softmax
-    k = qkv[..., D:2 * D].reshape(B, N, heads, Dh).transpose(0, 2, 1, 3)  # views: no copies
+    q = qkv[..., :D].reshape(B, N, heads, Dh).transpose(0, 2, 1, 3)       # views: no copies
+    k = qkv[..., D:2 * D].reshape(B, N, heads, Dh).transpose(0, 2, 1, 3)
     v = qkv[..., 2 * D:].reshape(B, N, heads, Dh).transpose(0, 2, 1, 3)
     return out, AttentionCache(q=q, k=k, v=v, att=att, rel=rel, offsets=offsets)
 
@@ -259,7 +258,7 @@ def attention_backward(dout: np.ndarray, cache: AttentionCache) -> tuple[np.ndar
     rel = np.ascontiguousarray(cache.rel) if use_rel else np.zeros((H, W, Dh), dtype=dt)
     drel_parts = np.empty((B, H, W, Dh) if use_rel else (0, 0, 0, 0), dtype=dt)
     dqkv = np.empty((B, N, 3 * H * Dh), dtype=dt)
-    parallel_for(_backward_images, B, np.ascontiguousarray(dout, dtype=dt), np.ascontiguousarray(q), k, v,
+    parallel_for(_backward_images, B, np.ascontiguousarray(dout, dtype=dt), q, k, v,
                  np.ascontiguousarray(att), rel, use_rel, dqkv, drel_parts,
                  work=B * (8 * N * N * H * Dh + 8 * H * N * N))  # four products per head, the softmax
     drel_pos = drel_parts.sum(axis=0).transpose(1, 0, 2).reshape(W, H * Dh) if use_rel else None
