@@ -143,9 +143,10 @@ def test_layernorm(dtype, shape):
 
 
 # (B, N, heads, head_dim, relative): batch 1, one head, head_dim 1, N = 65 (a 4x4 patch grid of
-# cifar-tiny plus [CLS]: not a multiple of 6 or 16), N = 1, and the relative bias.
+# cifar-tiny plus [CLS]: not a multiple of 6 or 16), N = 1, and the relative bias; N = 16 and 31,
+# where the register tiles' rows (whole 6s) reach past their columns (whole 16s).
 ATTENTION_SHAPES = [(1, 5, 1, 4, False), (2, 17, 3, 1, False), (1, 65, 3, 64, False), (2, 1, 2, 3, False),
-                    (1, 9, 1, 5, True), (2, 17, 2, 7, True)]
+                    (1, 9, 1, 5, True), (2, 17, 2, 7, True), (2, 16, 2, 16, False), (1, 31, 1, 8, True)]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -161,6 +162,8 @@ def test_attention(dtype, B, N, H, Dh, relative):
     _close(o0, o1, dtype)
     _close(c0.att, c1.att, dtype)                   # the probabilities a student inspects
     _close(c0.q, c1.q, dtype)
+    for cache in (c0, c1):                          # q, k and v are views of qkv, never copies
+        assert all(np.shares_memory(t, qkv) for t in (cache.q, cache.k, cache.v))
     d0, r0 = ref.attention_backward(dout, c0)
     d1, r1 = KERNELS["attention_backward"](dout, c1)
     _close(d0, d1, dtype)
