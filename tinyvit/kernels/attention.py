@@ -93,7 +93,7 @@ def _forward_images(start, stop, qkv, heads, rel_t, use_rel, out, att):
             # The scores are computed transposed, s_t[j, i] = k_j . q_i (the same sums as q @ k^T),
             # so the softmax of query i runs down column i: the loops below take NR queries at
             # once, as vectors, with no sum across a vector and no scalar tail (the columns past
-            # N hold finite junk that is never read). 30 % faster than softmax along rows, and
+            # N hold finite junk that is never used). 30 % faster than softmax along rows, and
             # s_t is already the k-major A operand that att @ v needs.
             _tile_matmul(k_t[h], q_t[h], s_t, N, N, Dh)         # scores^T = k @ q^T
             if use_rel:
@@ -118,7 +118,7 @@ def _forward_images(start, stop, qkv, heads, rel_t, use_rel, out, att):
                         row[i] = e
                         total[0, i] += e
                 for i in range(NR):
-                    total[0, i] = T(1.0) / total[0, i]
+                    total[0, i] = T(1.0) / total[0, i]          # from here on: 1 / sum
                 for j in range(N):                              # ... over their sum
                     row = s_t[j, i0:i0 + NR]
                     for i in range(NR):
