@@ -149,8 +149,8 @@ def _backward_images(start, stop, dout, q, k, v, att, rel, use_rel, dqkv, drel_p
     do = np.zeros((H, N, Dp), dtype=dt)     # ... and token-major (B operand of att^T @ dout)
     v_t = np.zeros((H, Dh, L), dtype=dt)
     kk = np.zeros((H, N, Dp), dtype=dt)
-    qq = np.zeros((N, Dp), dtype=dt)
-    dq = np.zeros((H, L, Dp), dtype=dt)
+    qs = np.zeros((N, Dp), dtype=dt)        # the scaled query of one head
+    dqs = np.zeros((H, L, Dp), dtype=dt)    # d (scaled query)
     dk = np.zeros((H, L, Dp), dtype=dt)
     dv = np.zeros((H, L, Dp), dtype=dt)
     p = np.zeros((N, L), dtype=dt)
@@ -180,7 +180,7 @@ def _backward_images(start, stop, dout, q, k, v, att, rel, use_rel, dqkv, drel_p
         for h in range(H):
             for n in range(N):
                 for d in range(Dh):
-                    qq[n, d] = q[b, h, n, d] * scale        # the scaled query, as the forward
+                    qs[n, d] = q[b, h, n, d] * scale        # the scaled query, as the forward
                 for j in range(N):
                     p[n, j] = att[b, h, n, j]
             _tile_matmul(do_t[h], v_t[h], dp, N, N, Dh)     # out = att @ v -> datt = dout @ v^T
@@ -191,8 +191,8 @@ def _backward_images(start, stop, dout, q, k, v, att, rel, use_rel, dqkv, drel_p
                     g = p[i, j] * (dp[i, j] - dot)
                     ds[i, j] = g
                     ds_t[j, i] = g
-            _tile_matmul(ds, qq, dk[h], N, Dh, N)           # scores = q @ k^T -> dk = ds^T @ q
-            _tile_matmul(ds_t, kk[h], dq[h], N, Dh, N)      #                  -> dq = ds @ k
+            _tile_matmul(ds, qs, dk[h], N, Dh, N)           # scores = qs @ k^T -> dk = ds^T @ qs
+            _tile_matmul(ds_t, kk[h], dqs[h], N, Dh, N)     #                   -> dqs = ds @ k
             if use_rel:
                 for i in range(N):                          # undo the gather: scatter ds by offset
                     for o in range(W):
@@ -204,22 +204,22 @@ def _backward_images(start, stop, dout, q, k, v, att, rel, use_rel, dqkv, drel_p
                 for o in range(W):
                     for d in range(Dh):
                         relh[o, d] = rel[h, o, d]
-                _tile_matmul(dr_t, relh, tmp, N, Dh, W)     # rel_logits = q @ rel^T -> dq += dr @ rel
+                _tile_matmul(dr_t, relh, tmp, N, Dh, W)     # rel_logits = qs @ rel^T -> dqs += dr @ rel
                 for n in range(N):
                     for d in range(Dh):
-                        dq[h, n, d] += tmp[n, d]
-                _tile_matmul(dr, qq, tmp, W, Dh, N)         #                        -> drel = dr^T @ q
+                        dqs[h, n, d] += tmp[n, d]
+                _tile_matmul(dr, qs, tmp, W, Dh, N)         #                         -> drel = dr^T @ qs
                 for o in range(W):
                     for d in range(Dh):
                         drel_parts[b, h, o, d] = tmp[o, d]
         for n in range(N):                                  # write dqkv's rows in memory order
             row = dqkv[b, n]
             for h in range(H):
-                dq_h, dk_h, dv_h = dq[h, n], dk[h, n], dv[h, n]
+                dqs_h, dk_h, dv_h = dqs[h, n], dk[h, n], dv[h, n]
                 dq_dst, dk_dst = row[h * Dh:(h + 1) * Dh], row[D + h * Dh:D + (h + 1) * Dh]
                 dv_dst = row[2 * D + h * Dh:2 * D + (h + 1) * Dh]
                 for d in range(Dh):
-                    dq_dst[d] = dq_h[d] * scale              # undo the query scaling
+                    dq_dst[d] = dqs_h[d] * scale             # qs = q * scale -> dq = dqs * scale
                     dk_dst[d] = dk_h[d]
                     dv_dst[d] = dv_h[d]
 

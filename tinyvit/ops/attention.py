@@ -76,17 +76,17 @@ def attention_backward(dout: np.ndarray,
     datt = dout @ v.swapaxes(-1, -2)                             # out = att @ v -> datt = dout @ v^T
     dv = att.swapaxes(-1, -2) @ dout                             #               -> dv = att^T @ dout
     dscores = softmax_backward(datt, SoftmaxCache(y=att))        # att = softmax(scores)
-    dq = dscores @ k                                             # scores = qs @ k^T -> dqs = dscores @ k
+    dqs = dscores @ k                                            # scores = qs @ k^T -> dqs = dscores @ k
     dk = dscores.swapaxes(-1, -2) @ qs                           #                   -> dk = dscores^T @ qs
     drel_pos = None
     if cache.rel is not None:
         # Undo the gather: in row i every key j has its own offset, so a plain scatter suffices.
         drel_logits = np.zeros((B, H, N, 2 * N - 1), dtype=q.dtype)
         np.put_along_axis(drel_logits, cache.offsets[None, None], dscores, axis=-1)
-        dq += drel_logits @ cache.rel                            # rel_logits = qs @ rel^T
+        dqs += drel_logits @ cache.rel                           # rel_logits = qs @ rel^T
         drel = np.einsum("bhio,bhid->hod", drel_logits, qs)      # (H, 2N-1, Dh)
         drel_pos = drel.transpose(1, 0, 2).reshape(2 * N - 1, H * Dh)
-    dq = dq * (1.0 / math.sqrt(Dh))                              # qs = q * scale -> dq = dqs * scale
+    dq = dqs * (1.0 / math.sqrt(Dh))                             # qs = q * scale -> dq = dqs * scale
     D = H * Dh
     dqkv = np.empty((B, N, 3 * D), dtype=q.dtype)
     dqkv[..., 0 * D:1 * D] = merge_heads(dq)                     # undo the three split_heads
