@@ -20,7 +20,7 @@ import numpy as np
 
 from tinyvit.kernels.intrinsics import stack_array
 from tinyvit.kernels.jit import kernel
-from tinyvit.kernels.microkernel import MR, NR, tile_multiply
+from tinyvit.kernels.microkernel import MR, NR, store_tile, tile_multiply
 from tinyvit.kernels.threads import parallel_for
 from tinyvit.kernels.vec import exp32, lane_dot
 from tinyvit.ops.attention import AttentionCache
@@ -44,10 +44,7 @@ def _tile_matmul(a, b, c, m, n, depth):
     for i0 in range(0, m, MR):
         for j0 in range(0, n, NR):
             tile_multiply(a, i0, b, j0, depth, acc)
-            for i in range(MR):
-                dst = c[i0 + i, j0:j0 + NR]             # a row slice: vector stores (kernels/gemm.py)
-                for j in range(NR):
-                    dst[j] = acc[i, j]
+            store_tile(acc, c, i0, j0, False)
 
 
 @kernel

@@ -31,7 +31,7 @@ from tinyvit.kernels.gelu import gelu_grad_span
 from tinyvit.kernels.gelu_math import gelu_value
 from tinyvit.kernels.intrinsics import stack_array
 from tinyvit.kernels.jit import kernel
-from tinyvit.kernels.microkernel import MR, NR, tile_multiply
+from tinyvit.kernels.microkernel import MR, NR, store_tile, tile_multiply
 from tinyvit.kernels.threads import chunk_count, num_threads, parallel_for
 
 KC = 384   # a KC x NR slice of a B panel is 24 KB of float32: it stays in the 32 KB L1 cache
@@ -104,35 +104,13 @@ def _pack_a(a, trans_a, i0, rows, k0, depth, block):
                 block[p, k, i] = 0 if r >= rows else (a[k0 + k, i0 + r] if trans_a else a[i0 + r, k0 + k])
 
 
-@kernel(inline=True)
-def _store_tile(acc, out, r0, c0, rows, cols, accumulate, spill):
-    """out[r0:r0+rows, c0:c0+cols] (+)= acc.
-
-    acc must only ever be indexed by constants (loops of fixed length, unrolled): a single access
-    with a variable index and LLVM would keep the tile in memory instead of in registers. A whole
-    tile is stored straight from the registers, a row of C at a time through a slice (so the
-    stores are two vector moves per row: indexing out[r0 + i, c0 + j] directly compiled to 16
-    scalar moves, each with its own index arithmetic, and cost a fifth of the time at K = 64); a
-    ragged one at the edge of C is first copied out whole into the small heap array `spill`.
-    """
-    if rows == MR and cols == NR:
-        if accumulate:
-            for i in range(MR):
-                dst = out[r0 + i, c0:c0 + NR]
-                for j in range(NR):
-                    dst[j] += acc[i, j]
-        else:
-            for i in range(MR):
-                dst = out[r0 + i, c0:c0 + NR]
-                for j in range(NR):
-                    dst[j] = acc[i, j]
-        return
-    for i in range(MR):
-        for j in range(NR):
-            spill[i, j] = acc[i, j]
+@kernel
+def _store_edge(tile, out, r0, c0, rows, cols, accumulate):
+    """out[r0:r0+rows, c0:c0+cols] (+)= tile[:rows, :cols]: a ragged tile at the edge of C,
+    copied out of the registers into the small array `tile` first."""
     for i in range(rows):
         for j in range(cols):
-            out[r0 + i, c0 + j] = spill[i, j] + out[r0 + i, c0 + j] if accumulate else spill[i, j]
+            out[r0 + i, c0 + j] = tile[i, j] + out[r0 + i, c0 + j] if accumulate else tile[i, j]
 
 
 @kernel(inline=True)
@@ -161,13 +139,19 @@ def _macro_kernel(block, rows, panels, k0, depth, cols, c, i0, j0, accumulate):
     in registers (15x slower).
     """
     acc = stack_array(MR, NR, c)
-    spill = np.empty((MR, NR), dtype=c.dtype)
+    edge = np.empty((MR, NR), dtype=c.dtype)
     for p in range((cols + NR - 1) // NR):
         b_panel = panels[p, k0:k0 + depth]            # one view per panel, not one per tile
         for q in range((rows + MR - 1) // MR):
             tile_multiply(block[q], 0, b_panel, 0, depth, acc)
-            _store_tile(acc, c, i0 + q * MR, j0 + p * NR, min(MR, rows - q * MR), min(NR, cols - p * NR),
-                        accumulate, spill)
+            if rows - q * MR >= MR and cols - p * NR >= NR:
+                store_tile(acc, c, i0 + q * MR, j0 + p * NR, accumulate)
+            else:                                     # a ragged tile at the bottom or right edge
+                for i in range(MR):
+                    for j in range(NR):
+                        edge[i, j] = acc[i, j]
+                _store_edge(edge, c, i0 + q * MR, j0 + p * NR, min(MR, rows - q * MR), min(NR, cols - p * NR),
+                            accumulate)
 
 
 @kernel
