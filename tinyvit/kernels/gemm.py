@@ -240,8 +240,10 @@ def _split_k_parts(start, stop, a, b, parts, colsum_parts, gelu, pre, dpre, tanh
         c[:, :] = 0
         colsum[:] = 0
         lo, hi = K * t // T, K * (t + 1) // T
-        for k0 in range(lo, hi, KC):                         # a slice of KC rows of a and b
-            depth = min(KC, hi - k0)
+        slices = (hi - lo + KC - 1) // KC                    # equal slices of at most KC rows of a
+        for s in range(slices):                              # and b (800 = 2 x 400, not 384 + 384 + 32)
+            k0 = lo + (hi - lo) * s // slices
+            depth = lo + (hi - lo) * (s + 1) // slices - k0
             for chunk in range(col_chunks):                  # a chunk of b's columns at a time
                 j0 = N * chunk // col_chunks
                 cols = N * (chunk + 1) // col_chunks - j0
