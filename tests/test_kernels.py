@@ -7,12 +7,15 @@ float64 below 1e-12. The shapes are not multiples of the register tile (6 x 16),
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from tinyvit import ops as ref
 from tinyvit.gradcheck import rel_error
 from tinyvit.kernels import KERNELS, linear
+from tinyvit.kernels.attention import _qkv_of
 from tinyvit.kernels.gemm import gemm, gemm_split_k, pack_b
 
 TOL = {"float32": 1e-5, "float64": 1e-12}
@@ -171,6 +174,10 @@ def test_attention(dtype, B, N, H, Dh, relative):
         _close(r0, r1, dtype)
     else:
         assert r1 is None
+    # The kernel reads q, k, v through the qkv they are views of (no copy); given copies, it merges them.
+    assert np.shares_memory(_qkv_of(c1.q, c1.k, c1.v), qkv)
+    copies = dataclasses.replace(c1, q=c1.q.copy(), k=c1.k.copy(), v=c1.v.copy())
+    np.testing.assert_array_equal(KERNELS["attention_backward"](dout, copies)[0], d1)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -133,20 +133,22 @@ def _forward_images(start, stop, qkv, heads, rel_t, use_rel, out, att):
 
 
 @kernel
-def _backward_images(start, stop, dout, q, k, v, att, rel, use_rel, dqkv, drel_parts):
+def _backward_images(start, stop, dout, qkv, heads, att, rel, use_rel, dqkv, drel_parts):
     """The backward of images start:stop; drel_parts[b, h] gets each (image, head)'s share of drel."""
-    B, H, N, Dh = q.shape
-    D = H * Dh
+    B, N, D3 = qkv.shape
+    D = D3 // 3
+    H = heads
+    Dh = D // H
     W = 2 * N - 1
-    T = q.dtype.type
+    T = qkv.dtype.type
     scale = T(1.0 / math.sqrt(Dh))
     L, Lw, Dp = _pad(N), _pad(W), _pad(Dh)
-    dt = q.dtype
+    dt = qkv.dtype
     do_t = np.zeros((H, Dh, L), dtype=dt)   # dout of each head, k-major (A operand of dout @ v^T)
     do = np.zeros((H, N, Dp), dtype=dt)     # ... and token-major (B operand of att^T @ dout)
     v_t = np.zeros((H, Dh, L), dtype=dt)
     kk = np.zeros((H, N, Dp), dtype=dt)
-    qs = np.zeros((N, Dp), dtype=dt)        # the scaled query of one head
+    qs = np.zeros((H, N, Dp), dtype=dt)     # the scaled queries
     dqs = np.zeros((H, L, Dp), dtype=dt)    # d (scaled query)
     dk = np.zeros((H, L, Dp), dtype=dt)
     dv = np.zeros((H, L, Dp), dtype=dt)
@@ -159,27 +161,29 @@ def _backward_images(start, stop, dout, q, k, v, att, rel, use_rel, dqkv, drel_p
     relh = np.zeros((W, Dp), dtype=dt)
     tmp = np.zeros((Lw, Dp), dtype=dt)
     for b in range(start, stop):
-        for n in range(N):                  # in-order copies: one pass over the rows of dout and k (of qkv)
-            g_row = dout[b, n]
+        for n in range(N):                  # in-order copies: one pass over the rows of dout and qkv
+            g_row, row = dout[b, n], qkv[b, n]
             for h in range(H):
-                do_h, k_h = do[h, n], k[b, h, n]
-                kk_h, g_h = kk[h, n], g_row[h * Dh:(h + 1) * Dh]
+                do_h, g_h = do[h, n], g_row[h * Dh:(h + 1) * Dh]
+                qs_h, q_h = qs[h, n], row[h * Dh:(h + 1) * Dh]
+                kk_h, k_h = kk[h, n], row[D + h * Dh:D + (h + 1) * Dh]
                 for d in range(Dh):
                     do_h[d] = g_h[d]
+                    qs_h[d] = q_h[d] * scale         # the scaled query, as the forward
                     kk_h[d] = k_h[d]
+        x_b = qkv[b]
         for h in range(H):                  # then the transposes, one output row at a time (as the forward)
-            do_h, v_h = do[h], v[b, h]
+            do_h = do[h]
             for d in range(Dh):
                 do_col, v_col = do_t[h, d], v_t[h, d]
                 for n in range(N):
                     do_col[n] = do_h[n, d]
-                    v_col[n] = v_h[n, d]
+                    v_col[n] = x_b[n, 2 * D + h * Dh + d]
         for h in range(H):
             for n in range(N):
-                for d in range(Dh):
-                    qs[n, d] = q[b, h, n, d] * scale        # the scaled query, as the forward
+                p_n, att_n = p[n], att[b, h, n]
                 for j in range(N):
-                    p[n, j] = att[b, h, n, j]
+                    p_n[j] = att_n[j]
             _tile_matmul(do_t[h], v_t[h], dp, N, N, Dh)     # out = att @ v -> datt = dout @ v^T
             _tile_matmul(p, do[h], dv[h], N, Dh, N)         #               -> dv = att^T @ dout
             for i in range(N):                              # softmax: ds = att * (datt - sum(datt * att))
@@ -188,7 +192,7 @@ def _backward_images(start, stop, dout, q, k, v, att, rel, use_rel, dqkv, drel_p
                     g = p[i, j] * (dp[i, j] - dot)
                     ds[i, j] = g
                     ds_t[j, i] = g
-            _tile_matmul(ds, qs, dk[h], N, Dh, N)           # scores = qs @ k^T -> dk = ds^T @ qs
+            _tile_matmul(ds, qs[h], dk[h], N, Dh, N)        # scores = qs @ k^T -> dk = ds^T @ qs
             _tile_matmul(ds_t, kk[h], dqs[h], N, Dh, N)     #                   -> dqs = ds @ k
             if use_rel:
                 for i in range(N):                          # undo the gather: scatter ds by offset
@@ -205,7 +209,7 @@ def _backward_images(start, stop, dout, q, k, v, att, rel, use_rel, dqkv, drel_p
                 for n in range(N):
                     for d in range(Dh):
                         dqs[h, n, d] += tmp[n, d]
-                _tile_matmul(dr, qs, tmp, W, Dh, N)         #                         -> drel = dr^T @ qs
+                _tile_matmul(dr, qs[h], tmp, W, Dh, N)      #                         -> drel = dr^T @ qs
                 for o in range(W):
                     for d in range(Dh):
                         drel_parts[b, h, o, d] = tmp[o, d]
@@ -245,9 +249,30 @@ def attention_forward(qkv: np.ndarray, heads: int,
     return out, AttentionCache(q=q, k=k, v=v, att=att, rel=rel, offsets=offsets)
 
 
+def _qkv_of(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """The (B, N, 3D) array that q, k, v (B, H, N, Dh) are views of, as attention_forward leaves them.
+
+    The backward reads the queries, keys and values in qkv's row order, like the forward (reading
+    them through the head-split views, whose strides the compiled code cannot know, was 3x slower).
+    q, k and v made some other way are merged back into a new array.
+    """
+    B, H, N, Dh = q.shape
+    D, size = H * Dh, q.itemsize
+    strides = (N * 3 * D * size, Dh * size, 3 * D * size, size)   # of a split_heads view of qkv
+
+    def split_view(t: np.ndarray, offset: int) -> bool:   # (an axis of length 1 may have any stride)
+        return (t.dtype == q.dtype and t.ctypes.data == q.ctypes.data + offset * size
+                and all(s == want for s, want, n in zip(t.strides, strides, t.shape, strict=True) if n > 1))
+
+    views = split_view(q, 0) and split_view(k, D) and split_view(v, 2 * D)
+    if views:
+        return np.lib.stride_tricks.as_strided(q, shape=(B, N, 3 * D), strides=(N * 3 * D * size, 3 * D * size, size))
+    return np.concatenate([t.transpose(0, 2, 1, 3).reshape(B, N, D) for t in (q, k, v)], axis=-1)
+
+
 def attention_backward(dout: np.ndarray, cache: AttentionCache) -> tuple[np.ndarray, np.ndarray | None]:
     """dout (B, N, D) -> dqkv (B, N, 3D), drel_pos (2N-1, D) or None, as ops.attention.attention_backward."""
-    q, k, v, att = cache.q, cache.k, cache.v, cache.att
+    q, att = cache.q, cache.att
     B, H, N, Dh = q.shape
     dt = q.dtype
     use_rel = cache.rel is not None
@@ -255,7 +280,7 @@ def attention_backward(dout: np.ndarray, cache: AttentionCache) -> tuple[np.ndar
     rel = np.ascontiguousarray(cache.rel) if use_rel else np.zeros((H, W, Dh), dtype=dt)
     drel_parts = np.empty((B, H, W, Dh) if use_rel else (0, 0, 0, 0), dtype=dt)
     dqkv = np.empty((B, N, 3 * H * Dh), dtype=dt)
-    parallel_for(_backward_images, B, np.ascontiguousarray(dout, dtype=dt), q, k, v,
+    parallel_for(_backward_images, B, np.ascontiguousarray(dout, dtype=dt), _qkv_of(q, cache.k, cache.v), H,
                  np.ascontiguousarray(att), rel, use_rel, dqkv, drel_parts,
                  work=B * (8 * N * N * H * Dh + 8 * H * N * N))  # four products per head, the softmax
     drel_pos = drel_parts.sum(axis=0).transpose(1, 0, 2).reshape(W, H * Dh) if use_rel else None
