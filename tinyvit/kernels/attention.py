@@ -23,7 +23,7 @@ from tinyvit.kernels.jit import kernel
 from tinyvit.kernels.microkernel import MR, NR, store_tile, tile_multiply
 from tinyvit.kernels.threads import parallel_for
 from tinyvit.kernels.vec import exp32, lane_dot
-from tinyvit.ops.attention import AttentionCache
+from tinyvit.ops.attention import AttentionCache, merge_heads, split_heads
 from tinyvit.ops.posembed import relative_offsets
 
 
@@ -243,9 +243,9 @@ def attention_forward(qkv: np.ndarray, heads: int,
     att = np.empty((B, heads, N, N), dtype=dt)
     parallel_for(_forward_images, B, qkv, heads, rel_t, rel_pos is not None, out, att,
                  work=B * (4 * N * N * D + 8 * heads * N * N))     # two products per head, and the softmax
-    q = qkv[..., :D].reshape(B, N, heads, Dh).transpose(0, 2, 1, 3)       # views: no copies
-    k = qkv[..., D:2 * D].reshape(B, N, heads, Dh).transpose(0, 2, 1, 3)
-    v = qkv[..., 2 * D:].reshape(B, N, heads, Dh).transpose(0, 2, 1, 3)
+    q = split_heads(qkv[..., 0 * D:1 * D], heads)                        # (B, H, N, Dh) views: no copies
+    k = split_heads(qkv[..., 1 * D:2 * D], heads)
+    v = split_heads(qkv[..., 2 * D:3 * D], heads)
     return out, AttentionCache(q=q, k=k, v=v, att=att, rel=rel, offsets=offsets)
 
 
@@ -267,7 +267,7 @@ def _qkv_of(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> np.ndarray:
     views = split_view(q, 0) and split_view(k, D) and split_view(v, 2 * D)
     if views:
         return np.lib.stride_tricks.as_strided(q, shape=(B, N, 3 * D), strides=(N * 3 * D * size, 3 * D * size, size))
-    return np.concatenate([t.transpose(0, 2, 1, 3).reshape(B, N, D) for t in (q, k, v)], axis=-1)
+    return np.concatenate([merge_heads(t) for t in (q, k, v)], axis=-1)
 
 
 def attention_backward(dout: np.ndarray, cache: AttentionCache) -> tuple[np.ndarray, np.ndarray | None]:

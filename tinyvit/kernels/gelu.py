@@ -19,7 +19,7 @@ def _gelu_chunks(start, stop, x, y, tanh_approx):
     for c in range(start, stop):
         # Views that start at index 0: an index that runs from a variable start could be negative
         # as far as the compiler knows, so every x[i] would carry Python's wrap-around test and the
-        # loop would run one value at a time (8.7 ns a value instead of 1.3 in gelu_grad_span).
+        # loop would run one value at a time (8.6 ns a value instead of 1.2 in gelu_grad_span).
         xs, ys = x[c * CHUNK:(c + 1) * CHUNK], y[c * CHUNK:(c + 1) * CHUNK]
         for i in range(xs.shape[0]):
             ys[i] = gelu_value(xs[i], tanh_approx, single, T)

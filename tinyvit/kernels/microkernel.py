@@ -36,11 +36,11 @@ def store_tile(acc, c, r0, c0, accumulate):
 
     A row of C at a time through a slice, so each row is two vector moves (indexing
     c[r0 + i, c0 + j] directly compiled to 16 scalar moves, each with its own index arithmetic).
-    Keep this function free of anything else: no early return, no ragged-edge case, no second
-    array. Numba counts references to the arrays an inlined function receives, and only when the
-    function is this simple can it prove the counts cancel out; otherwise every tile paid for
-    atomic increments and decrements (function calls around which the 12 accumulators were
-    saved to memory and reloaded), which cost 10-25 % of the GEMM's time.
+    Keep this function free of anything else: no early return, no ragged-edge case, no array
+    besides c. Numba counts references to the arrays an inlined function receives, and only when
+    the function is this simple can it prove the counts cancel out; otherwise every tile paid for
+    atomic increments and decrements (function calls around which the 12 accumulators were saved
+    to memory and reloaded): 10-25 % of the GEMM's time. A bias added here brought it back too.
     """
     if accumulate:
         for i in range(MR):
