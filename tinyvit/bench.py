@@ -7,7 +7,8 @@
 Every (config, backend) runs in a fresh subprocess with the thread count set through the usual
 environment variables (NUMBA_NUM_THREADS, OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS),
 so its peak memory is its own. A train step is forward + cross-entropy + backward + AdamW over
-every parameter; throughput is the median of the timed steps after warm-up, with min-max. The
+every parameter; throughput is the median of the timed steps after warm-up, with min-max, and
+a measurement times at least --steps steps and at least --min-seconds (1 s) of them. The
 machine's ceiling is a float32 NumPy 2048 x 2048 matmul measured in the same run. Shared
 machines are noisy: compare figures from one run only.
 """
@@ -56,11 +57,17 @@ def _reset_peak() -> None:
         pass
 
 
-def _timed(fn, warmup: int, steps: int) -> list[float]:
+MAX_STEPS = 1000   # however short a step, a measurement stops after this many
+
+
+def _timed(fn, warmup: int, steps: int, min_seconds: float = 0.0) -> list[float]:
+    """Times of at least `steps` calls of fn, after `warmup` untimed ones, going on until the
+    timed calls add up to min_seconds: seven 9 ms inference steps are one 60 ms glimpse of a
+    shared machine, and their median swung by a third from one process to the next."""
     for _ in range(warmup):
         fn()
-    times = []
-    for _ in range(steps):
+    times: list[float] = []
+    while len(times) < steps or (sum(times) < min_seconds and len(times) < MAX_STEPS):
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
@@ -90,13 +97,13 @@ def _forward_flops(name: str) -> int:
 
 
 # ------------------------------------------------------------------------------------------ workers
-def _sgemm(steps: int) -> dict:
+def _sgemm(steps: int, min_seconds: float) -> dict:
     a = np.random.default_rng(0).random((2048, 2048), dtype=np.float32)
-    times = _timed(lambda: a @ a, 2, max(steps, 5))
+    times = _timed(lambda: a @ a, 2, max(steps, 5), min_seconds)
     return {"gflops": 2 * 2048**3 / float(np.median(times)) / 1e9}
 
 
-def _tinyvit(name: str, backend: str, steps: int, warmup: int) -> dict:
+def _tinyvit(name: str, backend: str, steps: int, warmup: int, min_seconds: float) -> dict:
     from tinyvit import ViT, ViTConfig
 
     base = _rss_mb("VmRSS")
@@ -119,9 +126,9 @@ def _tinyvit(name: str, backend: str, steps: int, warmup: int) -> dict:
 
     _timed(train_step, warmup, 0)
     _reset_peak()
-    train = _timed(train_step, 0, steps)
+    train = _timed(train_step, 0, steps, min_seconds)
     peak = _rss_mb("VmHWM") - base                       # of the train steps, before inference
-    infer = _timed(lambda: model.forward(x, train=False), warmup, steps)
+    infer = _timed(lambda: model.forward(x, train=False), warmup, steps, min_seconds)
     result = {"train": _rate(train), "infer": _rate(infer), "peak_mb": peak,
               "breakdown": _breakdown(model, train_step), "threads": _threads()}
     if backend == "numba":
@@ -179,7 +186,7 @@ def _threads() -> dict:
     return info
 
 
-def _torch(name: str, steps: int, warmup: int, threads: int) -> dict:
+def _torch(name: str, steps: int, warmup: int, threads: int, min_seconds: float) -> dict:
     import torch
     from torch import nn
 
@@ -228,23 +235,23 @@ def _torch(name: str, steps: int, warmup: int, threads: int) -> dict:
 
     _timed(train_step, warmup, 0)
     _reset_peak()
-    train = _timed(train_step, 0, steps)
+    train = _timed(train_step, 0, steps, min_seconds)
     peak = _rss_mb("VmHWM") - base
     model.eval()
     with torch.no_grad():
-        infer = _timed(lambda: model(x), warmup, steps)
+        infer = _timed(lambda: model(x), warmup, steps, min_seconds)
     return {"train": _rate(train), "infer": _rate(infer), "peak_mb": peak,
             "threads": {"torch": torch.get_num_threads(), **_threads()}, "version": torch.__version__}
 
 
 def _worker(job: dict) -> dict:
     if job["kind"] == "sgemm":
-        return _sgemm(job["steps"])
+        return _sgemm(job["steps"], job["min_seconds"])
     if job["kind"] == "first-step":
         return _first_step()
     if job["backend"] == "torch":
-        return _torch(job["config"], job["steps"], job["warmup"], job["threads"])
-    return _tinyvit(job["config"], job["backend"], job["steps"], job["warmup"])
+        return _torch(job["config"], job["steps"], job["warmup"], job["threads"], job["min_seconds"])
+    return _tinyvit(job["config"], job["backend"], job["steps"], job["warmup"], job["min_seconds"])
 
 
 def _first_step() -> dict:
@@ -300,6 +307,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", default="numpy,numba,torch", help="comma-separated: numpy, numba, torch")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=7, help="timed steps per measurement (at least 5)")
+    parser.add_argument("--min-seconds", type=float, default=1.0,
+                        help="time more steps than --steps until a measurement lasts this long "
+                             f"(at most {MAX_STEPS} steps): short steps get as many as they need")
     parser.add_argument("--quick", action="store_true", help="digits only, 1 warm-up step, no compile timing")
     parser.add_argument("--rounds", type=int, default=1,
                         help="run every measurement this many times, interleaved, and pool the steps: "
@@ -322,8 +332,9 @@ def main(argv: list[str] | None = None) -> int:
     env = _env(args.threads)
 
     rounds = max(args.rounds, 1)
-    print(f"tinyvit benchmark: batch {BATCH}, float32, {args.threads} thread(s), median of "
-          f"{steps * rounds} steps ({rounds} round(s) of {steps}, each after {warmup} warm-up; min-max)\n")
+    print(f"tinyvit benchmark: batch {BATCH}, float32, {args.threads} thread(s); each measurement: "
+          f"{rounds} round(s) of at least {steps} steps and {args.min_seconds:g} s, each after {warmup} "
+          f"warm-up; the median of all their steps (min-max)\n")
     if "numba" in backends and not args.quick:
         with tempfile.TemporaryDirectory() as cache:
             cold, cold_wall = _spawn({"kind": "first-step"}, _env(args.threads, NUMBA_CACHE_DIR=cache))
@@ -333,14 +344,15 @@ def main(argv: list[str] | None = None) -> int:
               f"({warm_wall:.1f} s with interpreter start and imports)\n")
     # Compile the benchmark shapes' kernels into the normal cache before timing anything.
     if "numba" in backends:
-        _spawn({"kind": "model", "config": configs[0], "backend": "numba", "steps": 1, "warmup": 1}, env)
+        _spawn({"kind": "model", "config": configs[0], "backend": "numba", "steps": 1, "warmup": 1,
+                "min_seconds": 0}, env)
 
     ceilings, runs = [], {(name, backend): [] for name in configs for backend in backends}
     for _ in range(rounds):
-        ceilings.append(_spawn({"kind": "sgemm", "steps": steps}, env)[0]["gflops"])
+        ceilings.append(_spawn({"kind": "sgemm", "steps": steps, "min_seconds": args.min_seconds}, env)[0]["gflops"])
         for name, backend in runs:
             job = {"kind": "model", "config": name, "backend": backend, "steps": steps, "warmup": warmup,
-                   "threads": args.threads}
+                   "threads": args.threads, "min_seconds": args.min_seconds}
             runs[name, backend].append(_spawn(job, env)[0])
     sgemm = float(np.median(ceilings))
     print(f"ceiling: float32 NumPy matmul 2048x2048: {sgemm:.1f} GFLOP/s"
