@@ -23,7 +23,13 @@ def step_of(clock, seconds):
 
 def test_timed_runs_the_warmup_untimed_then_at_least_steps(clock):
     calls = []
-    times = bench._timed(lambda: calls.append(1) or step_of(clock, 0.5)(), warmup=2, steps=5)
+    half_second = step_of(clock, 0.5)
+
+    def step():
+        calls.append(clock[0])
+        half_second()
+
+    times = bench._timed(step, warmup=2, steps=5)
     assert len(calls) == 7 and times == [0.5] * 5
 
 
