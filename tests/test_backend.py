@@ -71,6 +71,7 @@ def test_float32_stays_float32():
     assert cache.attn.attn.att.dtype == cache.mlp.act.x.dtype == cache.norm1.rstd.dtype == np.float32
 
 
+
 def _run(code: str, **env) -> dict:
     """Run `code` in a fresh Python; it prints one JSON line, which is returned."""
     out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
@@ -92,6 +93,21 @@ STEP = """
         m.backward(cross_entropy_backward(1.0, cross_entropy_forward(logits, np.array([0, 2]))[1]))
         return logits, m.grads
 """
+
+
+
+def test_a_constant_argument_does_not_compile_a_kernel_twice(tmp_path):
+    """_split_k_parts calls _macro_kernel(..., 0, ..., True): without kernels/jit.py's care that
+    compiles a second version for the literal 0 and True (seconds more of first-run compile)."""
+    result = _run("""
+    import json, numpy as np
+    from tinyvit.kernels import gemm
+    a, b = np.ones((40, 20), np.float32), np.ones((40, 30), np.float32)
+    gemm.gemm(a, True, gemm.pack_b(b, False), np.empty((20, 30), np.float32))
+    gemm.gemm_split_k(a, b)
+    print(json.dumps({k: [str(sig) for sig in getattr(gemm, k).signatures] for k in ("_macro_kernel", "_store_edge")}))
+    """, NUMBA_CACHE_DIR=str(tmp_path))         # an empty cache: a callee loaded from it lists no signatures
+    assert len(result["_macro_kernel"]) == len(result["_store_edge"]) == 1, result
 
 
 def test_disable_jit_runs_the_kernels_as_plain_python():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 
 import numba
-from numba.core import config
+from numba.core import config, types
 
 # 'contract' lets LLVM fuse a * b + c into one FMA instruction. 'reassoc' is left out on purpose:
 # sums then run in the order the code says, which is what lets the float64 tests hold every
@@ -37,6 +37,9 @@ def kernel(fn=None, *, inline: bool = False):
     compile_plain = dispatcher.compile
 
     def compile_with_slp(sig):
+        # A kernel called with a constant (_macro_kernel(..., 0, ..., True)) would otherwise compile
+        # once more for that value's literal type: one machine-code version per kernel and types.
+        sig = tuple(types.unliteral(arg) for arg in sig) if isinstance(sig, tuple) else sig
         saved, config.SLP_VECTORIZE = config.SLP_VECTORIZE, 1
         try:
             return compile_plain(sig)
