@@ -11,43 +11,44 @@ from tinyvit.ops.layernorm import LayerNormCache
 
 
 @kernel
-def _forward_rows(start, stop, x, gamma, beta, eps, y, x_hat, mean, rstd):
+def _forward_rows(start, stop, x, gamma, beta, eps, y, mean, rstd):
     T = x.dtype.type
     D = x.shape[1]
+    xc = np.empty(D, dtype=x.dtype)                         # one row of x - mean, reused
     for r in range(start, stop):
         mu = lane_sum(x[r], 0, D) / T(D)
         for j in range(D):
-            x_hat[r, j] = x[r, j] - mu                      # centred first: the two-pass variance
-        s = T(1.0) / np.sqrt(lane_dot(x_hat[r], x_hat[r], 0, D) / T(D) + T(eps))
+            xc[j] = x[r, j] - mu                            # centred first: the two-pass variance
+        s = T(1.0) / np.sqrt(lane_dot(xc, xc, 0, D) / T(D) + T(eps))
         for j in range(D):
-            x_hat[r, j] *= s
-            y[r, j] = x_hat[r, j] * gamma[j] + beta[j]
+            y[r, j] = xc[j] * s * gamma[j] + beta[j]
         mean[r, 0] = mu
         rstd[r, 0] = s
 
 
 @kernel
-def _backward_groups(start, stop, dy, x_hat, rstd, gamma, dx, dgamma_parts, dbeta_parts):
+def _backward_groups(start, stop, dy, x, mean, rstd, gamma, dx, dgamma_parts, dbeta_parts):
     # dgamma and dbeta sum over every row: each group of rows sums into its own slot of the
     # *_parts arrays, and the groups are added at the end, so no two threads write one place.
     T = dy.dtype.type
     R, D = dy.shape
     groups = dgamma_parts.shape[0]
-    dx_hat = np.empty(D, dtype=dy.dtype)
+    x_hat, dx_hat = np.empty(D, dtype=dy.dtype), np.empty(D, dtype=dy.dtype)   # one row of each
     for g in range(start, stop):
         for j in range(D):
             dgamma_parts[g, j] = 0
             dbeta_parts[g, j] = 0
         for r in range(R * g // groups, R * (g + 1) // groups):
+            mu, s = mean[r, 0], rstd[r, 0]
             for j in range(D):
+                x_hat[j] = (x[r, j] - mu) * s                    # as the forward made it
                 dx_hat[j] = dy[r, j] * gamma[j]
-                dgamma_parts[g, j] += dy[r, j] * x_hat[r, j]
+                dgamma_parts[g, j] += dy[r, j] * x_hat[j]
                 dbeta_parts[g, j] += dy[r, j]
             m1 = lane_sum(dx_hat, 0, D) / T(D)                  # mean(dx_hat)
-            m2 = lane_dot(dx_hat, x_hat[r], 0, D) / T(D)        # mean(dx_hat * x_hat)
-            s = rstd[r, 0]
+            m2 = lane_dot(dx_hat, x_hat, 0, D) / T(D)           # mean(dx_hat * x_hat)
             for j in range(D):
-                dx[r, j] = s * (dx_hat[j] - m1 - x_hat[r, j] * m2)
+                dx[r, j] = s * (dx_hat[j] - m1 - x_hat[j] * m2)
 
 
 def layernorm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
@@ -56,24 +57,24 @@ def layernorm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
     shape, D = x.shape, x.shape[-1]
     x2 = np.ascontiguousarray(x.reshape(-1, D))
     R = x2.shape[0]
-    y, x_hat = np.empty_like(x2), np.empty_like(x2)
+    y = np.empty_like(x2)
     mean, rstd = np.empty((R, 1), dtype=x2.dtype), np.empty((R, 1), dtype=x2.dtype)
-    parallel_for(_forward_rows, R, x2, gamma, beta, eps, y, x_hat, mean, rstd, work=4 * x2.size)
+    parallel_for(_forward_rows, R, x2, gamma, beta, eps, y, mean, rstd, work=3 * x2.size)
     lead = (*shape[:-1], 1)
-    return y.reshape(shape), LayerNormCache(x_hat=x_hat.reshape(shape), mean=mean.reshape(lead),
-                                            rstd=rstd.reshape(lead), gamma=gamma)
+    return y.reshape(shape), LayerNormCache(x=x, mean=mean.reshape(lead), rstd=rstd.reshape(lead), gamma=gamma)
 
 
 def layernorm_backward(dy: np.ndarray, cache: LayerNormCache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """dy (..., D) -> dx (..., D), dgamma (D,), dbeta (D,), as ops.layernorm.layernorm_backward."""
     shape, D = dy.shape, dy.shape[-1]
     dy2 = np.ascontiguousarray(dy.reshape(-1, D))
-    x_hat = np.ascontiguousarray(cache.x_hat.reshape(-1, D))
+    x = np.ascontiguousarray(cache.x.reshape(-1, D))
+    mean = np.ascontiguousarray(cache.mean.reshape(-1, 1))
     rstd = np.ascontiguousarray(cache.rstd.reshape(-1, 1))
     groups = chunk_count(dy2.shape[0], work=6 * dy2.size)    # one group of rows per parallel_for chunk
     dgamma_parts = np.empty((groups, D), dtype=dy2.dtype)
     dbeta_parts = np.empty((groups, D), dtype=dy2.dtype)
     dx = np.empty_like(dy2)
-    parallel_for(_backward_groups, groups, dy2, x_hat, rstd, cache.gamma, dx, dgamma_parts, dbeta_parts,
-                 work=6 * dy2.size)
+    parallel_for(_backward_groups, groups, dy2, x, mean, rstd, cache.gamma, dx, dgamma_parts, dbeta_parts,
+                 work=7 * dy2.size)
     return dx.reshape(shape), dgamma_parts.sum(axis=0), dbeta_parts.sum(axis=0)

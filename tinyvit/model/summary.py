@@ -64,7 +64,7 @@ def shape_trace(model, batch: int = 1) -> list[TraceRow]:
         rows.append(TraceRow("pos_embed", (B, N, D), 0, "none: the tokens are an unordered bag"))
     for i, blk in enumerate(cache.blocks):
         p = f"blocks.{i}."
-        tokens = _shape(blk.norm1, "x_hat") or (B, N, D)
+        tokens = _shape(blk.norm1, "x") or (B, N, D)
         if c.pos_embed_placement == "every_layer":
             rows.append(TraceRow(p + "pos_embed", tokens, _prefixed(model, p + "pos_embed."), "per-block table"))
         rows.append(TraceRow(p + "norm1", tokens, _count(model, p + "norm1.weight", p + "norm1.bias"), "LayerNorm"))
@@ -83,7 +83,7 @@ def shape_trace(model, batch: int = 1) -> list[TraceRow]:
         rows.append(TraceRow(p + "mlp.fc2", _linear_out(blk.mlp.fc2) or (B, N, D),
                              _count(model, p + "mlp.fc2.weight", p + "mlp.fc2.bias"), ""))
         rows.append(TraceRow(p + "residual2", tokens, 0, "x + MLP"))
-    rows.append(TraceRow("norm", _shape(cache.norm, "x_hat") or (B, N, D),
+    rows.append(TraceRow("norm", _shape(cache.norm, "x") or (B, N, D),
                          _count(model, "norm.weight", "norm.bias"), "final LayerNorm"))
     pooled = _shape(cache.head, "x") or (B, D)
     rows.append(TraceRow("pool", pooled, 0, "token 0 ([CLS])" if c.pool == "cls" else "mean of the patch tokens"))

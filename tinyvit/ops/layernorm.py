@@ -9,7 +9,9 @@ import numpy as np
 
 @dataclass
 class LayerNormCache:
-    x_hat: np.ndarray  # (..., D) the normalised input, before the scale and shift
+    x: np.ndarray      # (..., D) the input, kept (not copied): the backward recomputes
+                       # x_hat = (x - mean) * rstd from it, as llm.c does, instead of keeping a
+                       # second (..., D) array per LayerNorm (a write pass and memory saved)
     mean: np.ndarray   # (..., 1) mean of every token
     rstd: np.ndarray   # (..., 1) reciprocal standard deviation 1 / sqrt(var + eps)
     gamma: np.ndarray  # (D,) the scale, needed for the input gradient
@@ -24,12 +26,13 @@ def layernorm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
     rstd = 1.0 / np.sqrt(var + eps)                             # (..., 1)
     x_hat = xc * rstd                                           # (..., D)
     y = x_hat * gamma + beta                                    # (..., D)
-    return y, LayerNormCache(x_hat=x_hat, mean=mean, rstd=rstd, gamma=gamma)
+    return y, LayerNormCache(x=x, mean=mean, rstd=rstd, gamma=gamma)
 
 
 def layernorm_backward(dy: np.ndarray, cache: LayerNormCache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """dy (..., D) -> dx (..., D), dgamma (D,), dbeta (D,)."""
-    x_hat, rstd, gamma = cache.x_hat, cache.rstd, cache.gamma
+    x, mean, rstd, gamma = cache.x, cache.mean, cache.rstd, cache.gamma
+    x_hat = (x - mean) * rstd                                   # (..., D), as the forward made it
     D = x_hat.shape[-1]
     lead = tuple(range(x_hat.ndim - 1))
     dbeta = dy.sum(axis=lead)                                   # y = ... + beta
