@@ -139,6 +139,7 @@ def test_layernorm(dtype, shape):
     y1, c1 = KERNELS["layernorm_forward"](x, gamma, beta, 1e-6)
     _close(y0, y1, dtype)
     assert c1.mean.shape == c0.mean.shape and c1.rstd.shape == c0.rstd.shape
+    assert c0.x is x and c1.x is x                   # the input is kept, not copied: x_hat is recomputed
     _close(c0.mean, c1.mean, dtype)
     _close(c0.rstd, c1.rstd, dtype)
     for g0, g1 in zip(ref.layernorm_backward(dy, c0), KERNELS["layernorm_backward"](dy, c1), strict=True):

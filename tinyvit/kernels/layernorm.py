@@ -21,7 +21,7 @@ def _forward_rows(start, stop, x, gamma, beta, eps, y, mean, rstd):
             xc[j] = x[r, j] - mu                            # centred first: the two-pass variance
         s = T(1.0) / np.sqrt(lane_dot(xc, xc, 0, D) / T(D) + T(eps))
         for j in range(D):
-            y[r, j] = xc[j] * s * gamma[j] + beta[j]
+            y[r, j] = xc[j] * s * gamma[j] + beta[j]        # x_hat * gamma + beta; x_hat is not kept
         mean[r, 0] = mu
         rstd[r, 0] = s
 
