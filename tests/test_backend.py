@@ -71,7 +71,6 @@ def test_float32_stays_float32():
     assert cache.attn.attn.att.dtype == cache.mlp.act.x.dtype == cache.norm1.rstd.dtype == np.float32
 
 
-
 def _run(code: str, **env) -> dict:
     """Run `code` in a fresh Python; it prints one JSON line, which is returned."""
     out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
@@ -93,7 +92,6 @@ STEP = """
         m.backward(cross_entropy_backward(1.0, cross_entropy_forward(logits, np.array([0, 2]))[1]))
         return logits, m.grads
 """
-
 
 
 def test_a_constant_argument_does_not_compile_a_kernel_twice(tmp_path):

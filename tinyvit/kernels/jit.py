@@ -38,7 +38,7 @@ def kernel(fn=None, *, inline: bool = False):
 
     def compile_with_slp(sig):
         # A kernel called with a constant (_macro_kernel(..., 0, ..., True)) would otherwise compile
-        # once more for that value's literal type: one machine-code version per kernel and types.
+        # once more for that value's literal type. One machine-code version per argument types.
         sig = tuple(types.unliteral(arg) for arg in sig) if isinstance(sig, tuple) else sig
         saved, config.SLP_VECTORIZE = config.SLP_VECTORIZE, 1
         try:

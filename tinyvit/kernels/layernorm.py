@@ -71,10 +71,11 @@ def layernorm_backward(dy: np.ndarray, cache: LayerNormCache) -> tuple[np.ndarra
     x = np.ascontiguousarray(cache.x.reshape(-1, D))
     mean = np.ascontiguousarray(cache.mean.reshape(-1, 1))
     rstd = np.ascontiguousarray(cache.rstd.reshape(-1, 1))
-    groups = chunk_count(dy2.shape[0], work=6 * dy2.size)    # one group of rows per parallel_for chunk
+    work = 7 * dy2.size
+    groups = chunk_count(dy2.shape[0], work=work)            # one group of rows per parallel_for chunk
     dgamma_parts = np.empty((groups, D), dtype=dy2.dtype)
     dbeta_parts = np.empty((groups, D), dtype=dy2.dtype)
     dx = np.empty_like(dy2)
     parallel_for(_backward_groups, groups, dy2, x, mean, rstd, cache.gamma, dx, dgamma_parts, dbeta_parts,
-                 work=7 * dy2.size)
+                 work=work)
     return dx.reshape(shape), dgamma_parts.sum(axis=0), dbeta_parts.sum(axis=0)
