@@ -50,3 +50,48 @@ def test_rounds_pool_their_steps():
     merged = bench._merge_rounds([result([1.0, 1.0, 1.0]), result([2.0, 2.0])])
     assert merged["train"]["seconds"] == 1.0 and len(merged["infer"]["times"]) == 5
     assert merged["train"]["median"] == bench.BATCH / 1.0
+
+
+def test_backends_alternate_their_order_from_round_to_round():
+    assert bench.round_order(["numba", "torch"], 0) == ["numba", "torch"]
+    assert bench.round_order(["numba", "torch"], 1) == ["torch", "numba"]
+    assert bench.round_order(["numpy", "numba", "torch"], 3) == ["torch", "numba", "numpy"]
+
+
+def _result(images_per_s: float) -> dict:
+    times = [bench.BATCH / images_per_s] * 5
+    return {"train": bench._rate(times), "infer": bench._rate(times), "peak_mb": 100.0, "threads": {"numba": 2}}
+
+
+def test_ratios_are_taken_round_by_round():
+    # Round 2 ran on a machine twice as slow for both backends: per round, a is 1.25x b every time,
+    # while the ratio of pooled medians would compare a's fast rounds with b's slow one.
+    runs = {("digits", "a"): [_result(1000), _result(1000), _result(500)],
+            ("digits", "b"): [_result(800), _result(800), _result(400)]}
+    assert bench.paired_ratios(runs, "digits", "a", "b", "train") == pytest.approx([1.25, 1.25, 1.25])
+    runs["digits", "b"][1] = _result(400)
+    assert bench.paired_ratios(runs, "digits", "a", "b", "infer") == pytest.approx([1.25, 2.5, 1.25])
+
+
+def test_main_pairs_the_backends_of_each_round(monkeypatch, capsys):
+    spawned = []
+
+    def fake_spawn(job, env):
+        if job["kind"] == "sgemm":
+            return {"gflops": 100.0}, 1.0
+        if job["steps"] == 1:                                # the compile-ahead run
+            return _result(1.0), 1.0
+        r = sum(1 for j in spawned if j == (job["config"], job["backend"]))
+        spawned.append((job["config"], job["backend"]))
+        speed = 1.0 if r != 1 else 0.25                      # round 1: a slow spell for both
+        return _result(speed * (1000 if job["backend"] == "numba" else 800)), 1.0
+
+    monkeypatch.setattr(bench, "_spawn", fake_spawn)
+    monkeypatch.setattr(bench, "_torch_available", lambda: True)
+    assert bench.main(["--quick", "--backends", "numba,torch", "--rounds", "3"]) == 0
+    assert spawned == [("digits", "numba"), ("digits", "torch"), ("digits", "torch"), ("digits", "numba"),
+                       ("digits", "numba"), ("digits", "torch")]
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("digits") and " numba " in line)
+    assert row.split()[-2:] == ["1.25x", "1.25x"]
+    assert "digits      numba / torch: train 1.25 1.25 1.25 (median 1.25x)" in out

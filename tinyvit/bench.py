@@ -10,7 +10,9 @@ so its peak memory is its own. A train step is forward + cross-entropy + backwar
 every parameter; throughput is the median of the timed steps after warm-up, with min-max, and
 a measurement times at least --steps steps and at least --min-seconds (1 s) of them. The
 machine's ceiling is a float32 NumPy 2048 x 2048 matmul measured in the same run. Shared
-machines are noisy: compare figures from one run only.
+machines are noisy: compare figures from one run only, and prefer --rounds: each round runs
+the backends of a config back to back, so a ratio between two backends is taken per round,
+where both saw the same machine, and the median of those ratios is reported.
 """
 
 from __future__ import annotations
@@ -312,8 +314,9 @@ def main(argv: list[str] | None = None) -> int:
                              f"(at most {MAX_STEPS} steps): short steps get as many as they need")
     parser.add_argument("--quick", action="store_true", help="digits only, 1 warm-up step, no compile timing")
     parser.add_argument("--rounds", type=int, default=1,
-                        help="run every measurement this many times, interleaved, and pool the steps: "
-                             "a burst of load from other machines then hits every backend alike")
+                        help="run every measurement this many times, interleaved (the backends' order "
+                             "alternating), and pool the steps: a burst of load from other machines then hits "
+                             "every backend alike; a ratio between backends is the median of the per-round ratios")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -334,7 +337,8 @@ def main(argv: list[str] | None = None) -> int:
     rounds = max(args.rounds, 1)
     print(f"tinyvit benchmark: batch {BATCH}, float32, {args.threads} thread(s); each measurement: "
           f"{rounds} round(s) of at least {steps} steps and {args.min_seconds:g} s, each after {warmup} "
-          f"warm-up; the median of all their steps (min-max)\n")
+          f"warm-up; the median of all their steps (min-max); a ratio between backends is the median of "
+          f"their per-round ratios\n")
     if "numba" in backends and not args.quick:
         with tempfile.TemporaryDirectory() as cache:
             cold, cold_wall = _spawn({"kind": "first-step"}, _env(args.threads, NUMBA_CACHE_DIR=cache))
@@ -348,20 +352,39 @@ def main(argv: list[str] | None = None) -> int:
                 "min_seconds": 0}, env)
 
     ceilings, runs = [], {(name, backend): [] for name in configs for backend in backends}
-    for _ in range(rounds):
+    for r in range(rounds):
         ceilings.append(_spawn({"kind": "sgemm", "steps": steps, "min_seconds": args.min_seconds}, env)[0]["gflops"])
-        for name, backend in runs:
-            job = {"kind": "model", "config": name, "backend": backend, "steps": steps, "warmup": warmup,
-                   "threads": args.threads, "min_seconds": args.min_seconds}
-            runs[name, backend].append(_spawn(job, env)[0])
+        for name in configs:
+            for backend in round_order(backends, r):
+                job = {"kind": "model", "config": name, "backend": backend, "steps": steps, "warmup": warmup,
+                       "threads": args.threads, "min_seconds": args.min_seconds}
+                runs[name, backend].append(_spawn(job, env)[0])
     sgemm = float(np.median(ceilings))
     print(f"ceiling: float32 NumPy matmul 2048x2048: {sgemm:.1f} GFLOP/s"
           + (f" (median of {rounds} rounds)" if rounds > 1 else "") + "\n")
-    _report({key: _merge_rounds(r) for key, r in runs.items()}, configs, backends, sgemm)
+    _report({key: _merge_rounds(r) for key, r in runs.items()}, runs, configs, backends, sgemm)
     return 0
 
 
-def _report(results, configs, backends, sgemm) -> None:
+def round_order(backends: list[str], r: int) -> list[str]:
+    """The order the backends of one config run in round r: reversed every other round, so that
+    neither of two compared backends always runs first (right after the matmul, or another config)."""
+    return list(backends) if r % 2 == 0 else list(reversed(backends))
+
+
+def paired_ratios(runs: dict, name: str, a: str, b: str, kind: str) -> list[float]:
+    """a's throughput over b's, one ratio per round: the two ran back to back in that round, so a
+    slow spell of a shared machine mostly hits both, and cancels out of their ratio."""
+    return [ra[kind]["median"] / rb[kind]["median"] for ra, rb in zip(runs[name, a], runs[name, b], strict=True)]
+
+
+def _report(results, runs, configs, backends, sgemm) -> None:
+    """Print the table. A ratio between two backends is the median of their per-round ratios
+    (paired_ratios); with several rounds, those are printed one by one below the table."""
+
+    def ratio(name, a, b, kind):
+        return float(np.median(paired_ratios(runs, name, a, b, kind)))
+
     head = (f"{'config':<11} {'backend':<7} {'train img/s (min-max)':>24} {'GFLOP/s':>8} {'%sgemm':>7} "
             f"{'infer img/s (min-max)':>24} {'GFLOP/s':>8} {'peak MB':>8} {'threads':>22} "
             f"{'train/torch':>11} {'infer/torch':>11}")
@@ -377,17 +400,28 @@ def _report(results, configs, backends, sgemm) -> None:
             torch_r = results.get((name, "torch"))
             ratios = ("", "")
             if torch_r and backend != "torch":
-                ratios = (f"{tr['median'] / torch_r['train']['median']:.2f}x",
-                          f"{inf['median'] / torch_r['infer']['median']:.2f}x")
+                ratios = tuple(f"{ratio(name, backend, 'torch', kind):.2f}x" for kind in ("train", "infer"))
             threads = ",".join(f"{k}={v}" for k, v in r["threads"].items())
             print(f"{name:<11} {backend:<7} {tr['median']:>9.1f} ({tr['min']:>6.1f}-{tr['max']:>6.1f}) "
                   f"{train_gf:>8.1f} {100 * train_gf / sgemm:>6.0f}% "
                   f"{inf['median']:>9.1f} ({inf['min']:>6.1f}-{inf['max']:>6.1f}) {infer_gf:>8.1f} "
                   f"{r['peak_mb']:>8.0f} {threads:>22} {ratios[0]:>11} {ratios[1]:>11}")
-    numpy_vs = [(n, results[n, "numba"]["train"]["median"] / results[n, "numpy"]["train"]["median"])
-                for n in configs if (n, "numba") in results and (n, "numpy") in results]
+    numpy_vs = [(n, ratio(n, "numba", "numpy", "train")) for n in configs
+                if (n, "numba") in results and (n, "numpy") in results]
     if numpy_vs:
         print("\nnumba / numpy train speed-up: " + ", ".join(f"{n} {s:.2f}x" for n, s in numpy_vs))
+    pairs = [(a, b) for a, b in (("numba", "torch"), ("numpy", "torch"), ("numba", "numpy"))
+             if a in backends and b in backends]
+    if len(next(iter(runs.values()))) > 1 and pairs:
+        print("\nround by round (the ratios above are the medians of these):")
+        for name in configs:
+            for a, b in pairs:
+                cells = []
+                for kind in ("train", "infer"):
+                    values = paired_ratios(runs, name, a, b, kind)
+                    cells.append(f"{kind} " + " ".join(f"{v:.2f}" for v in values)
+                                 + f" (median {np.median(values):.2f}x)")
+                print(f"  {name:<11} {a} / {b}: " + "; ".join(cells))
     for name in configs:
         for backend in backends:
             r = results[name, backend]
