@@ -397,9 +397,8 @@ def _report(results, runs, configs, backends, sgemm) -> None:
             tr, inf = r["train"], r["infer"]
             train_gf = 3 * flops * tr["median"] / 1e9      # a train step ~ 3x the forward
             infer_gf = flops * inf["median"] / 1e9
-            torch_r = results.get((name, "torch"))
             ratios = ("", "")
-            if torch_r and backend != "torch":
+            if (name, "torch") in results and backend != "torch":
                 ratios = tuple(f"{ratio(name, backend, 'torch', kind):.2f}x" for kind in ("train", "infer"))
             threads = ",".join(f"{k}={v}" for k, v in r["threads"].items())
             print(f"{name:<11} {backend:<7} {tr['median']:>9.1f} ({tr['min']:>6.1f}-{tr['max']:>6.1f}) "
