@@ -53,9 +53,9 @@ def test_rounds_pool_their_steps():
 
 
 def test_backends_alternate_their_order_from_round_to_round():
-    assert bench.round_order(["numba", "torch"], 0) == ["numba", "torch"]
-    assert bench.round_order(["numba", "torch"], 1) == ["torch", "numba"]
-    assert bench.round_order(["numpy", "numba", "torch"], 3) == ["torch", "numba", "numpy"]
+    assert bench._round_order(["numba", "torch"], 0) == ["numba", "torch"]
+    assert bench._round_order(["numba", "torch"], 1) == ["torch", "numba"]
+    assert bench._round_order(["numpy", "numba", "torch"], 3) == ["torch", "numba", "numpy"]
 
 
 def _result(images_per_s: float) -> dict:
@@ -68,9 +68,9 @@ def test_ratios_are_taken_round_by_round():
     # while the ratio of pooled medians would compare a's fast rounds with b's slow one.
     runs = {("digits", "a"): [_result(1000), _result(1000), _result(500)],
             ("digits", "b"): [_result(800), _result(800), _result(400)]}
-    assert bench.paired_ratios(runs, "digits", "a", "b", "train") == pytest.approx([1.25, 1.25, 1.25])
+    assert bench._paired_ratios(runs, "digits", "a", "b", "train") == pytest.approx([1.25, 1.25, 1.25])
     runs["digits", "b"][1] = _result(400)
-    assert bench.paired_ratios(runs, "digits", "a", "b", "infer") == pytest.approx([1.25, 2.5, 1.25])
+    assert bench._paired_ratios(runs, "digits", "a", "b", "infer") == pytest.approx([1.25, 2.5, 1.25])
 
 
 def test_main_pairs_the_backends_of_each_round(monkeypatch, capsys):

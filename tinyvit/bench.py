@@ -355,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in range(rounds):
         ceilings.append(_spawn({"kind": "sgemm", "steps": steps, "min_seconds": args.min_seconds}, env)[0]["gflops"])
         for name in configs:
-            for backend in round_order(backends, r):
+            for backend in _round_order(backends, r):
                 job = {"kind": "model", "config": name, "backend": backend, "steps": steps, "warmup": warmup,
                        "threads": args.threads, "min_seconds": args.min_seconds}
                 runs[name, backend].append(_spawn(job, env)[0])
@@ -366,13 +366,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def round_order(backends: list[str], r: int) -> list[str]:
+def _round_order(backends: list[str], r: int) -> list[str]:
     """The order the backends of one config run in round r: reversed every other round, so that
     neither of two compared backends always runs first (right after the matmul, or another config)."""
     return list(backends) if r % 2 == 0 else list(reversed(backends))
 
 
-def paired_ratios(runs: dict, name: str, a: str, b: str, kind: str) -> list[float]:
+def _paired_ratios(runs: dict, name: str, a: str, b: str, kind: str) -> list[float]:
     """a's throughput over b's, one ratio per round: the two ran back to back in that round, so a
     slow spell of a shared machine mostly hits both, and cancels out of their ratio."""
     return [ra[kind]["median"] / rb[kind]["median"] for ra, rb in zip(runs[name, a], runs[name, b], strict=True)]
@@ -380,10 +380,10 @@ def paired_ratios(runs: dict, name: str, a: str, b: str, kind: str) -> list[floa
 
 def _report(results, runs, configs, backends, sgemm) -> None:
     """Print the table. A ratio between two backends is the median of their per-round ratios
-    (paired_ratios); with several rounds, those are printed one by one below the table."""
+    (_paired_ratios); with several rounds, those are printed one by one below the table."""
 
     def ratio(name, a, b, kind):
-        return float(np.median(paired_ratios(runs, name, a, b, kind)))
+        return float(np.median(_paired_ratios(runs, name, a, b, kind)))
 
     head = (f"{'config':<11} {'backend':<7} {'train img/s (min-max)':>24} {'GFLOP/s':>8} {'%sgemm':>7} "
             f"{'infer img/s (min-max)':>24} {'GFLOP/s':>8} {'peak MB':>8} {'threads':>22} "
@@ -411,13 +411,14 @@ def _report(results, runs, configs, backends, sgemm) -> None:
         print("\nnumba / numpy train speed-up: " + ", ".join(f"{n} {s:.2f}x" for n, s in numpy_vs))
     pairs = [(a, b) for a, b in (("numba", "torch"), ("numpy", "torch"), ("numba", "numpy"))
              if a in backends and b in backends]
-    if len(next(iter(runs.values()))) > 1 and pairs:
+    rounds = len(next(iter(runs.values())))
+    if rounds > 1 and pairs:
         print("\nround by round (the ratios above are the medians of these):")
         for name in configs:
             for a, b in pairs:
                 cells = []
                 for kind in ("train", "infer"):
-                    values = paired_ratios(runs, name, a, b, kind)
+                    values = _paired_ratios(runs, name, a, b, kind)
                     cells.append(f"{kind} " + " ".join(f"{v:.2f}" for v in values)
                                  + f" (median {np.median(values):.2f}x)")
                 print(f"  {name:<11} {a} / {b}: " + "; ".join(cells))
