@@ -64,8 +64,8 @@ def _result(images_per_s: float) -> dict:
 
 
 def test_ratios_are_taken_round_by_round():
-    # Round 2 ran on a machine twice as slow for both backends: per round, a is 1.25x b every time,
-    # while the ratio of pooled medians would compare a's fast rounds with b's slow one.
+    # Each round's ratio comes from that round's pair alone: round 2 ran on a machine twice as
+    # slow for both backends, and a is still 1.25x b there.
     runs = {("digits", "a"): [_result(1000), _result(1000), _result(500)],
             ("digits", "b"): [_result(800), _result(800), _result(400)]}
     assert bench._paired_ratios(runs, "digits", "a", "b", "train") == pytest.approx([1.25, 1.25, 1.25])
