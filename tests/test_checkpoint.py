@@ -86,8 +86,12 @@ def test_not_a_checkpoint(tmp_path):
         load_checkpoint(tmp_path / "missing.npz")
     junk = tmp_path / "junk.npz"
     junk.write_bytes(b"this is not a zip archive")
-    with pytest.raises(TinyViTError, match="is not a tinyvit checkpoint"):
+    with pytest.raises(TinyViTError, match=r"is not a tinyvit checkpoint \(not a .npz archive: a checkpoint is"):
         load_checkpoint(junk)
+    array = tmp_path / "array.npy"            # np.load reads this as an array, not an archive
+    np.save(array, np.zeros(3))
+    with pytest.raises(TinyViTError, match="not a .npz archive"):
+        load_checkpoint(array)
     other = tmp_path / "other.npz"
     np.savez(other, weights=np.zeros(3))
     with pytest.raises(TinyViTError, match="is not a tinyvit checkpoint .*no tinyvit metadata"):
@@ -100,7 +104,7 @@ def test_not_a_checkpoint(tmp_path):
     good = save_checkpoint(tmp_path / "good.npz", model, {"epoch": 1}, opt)
     truncated = tmp_path / "truncated.npz"
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
-    with pytest.raises(TinyViTError, match="not a tinyvit checkpoint"):
+    with pytest.raises(TinyViTError, match=r"not a tinyvit checkpoint \(a damaged or truncated .npz archive\)"):
         load_checkpoint(truncated)
 
 

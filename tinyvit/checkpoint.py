@@ -116,6 +116,12 @@ def load_checkpoint(path: str | Path, config: ViTConfig | None = None, backend: 
     path = Path(path)
     if not path.is_file():
         raise TinyViTError(f"checkpoint file not found: {path}")
+    if not zipfile.is_zipfile(path):   # np.load would read a .npy array, or blame pickling for junk
+        with open(path, "rb") as f:
+            cut_short = f.read(4) == b"PK\x03\x04"   # a zip's first bytes, but no directory at its end
+        raise TinyViTError(f"{path} is not a tinyvit checkpoint (" + (
+            "a damaged or truncated .npz archive)." if cut_short else
+            "not a .npz archive: a checkpoint is the zip file that 'tinyvit train' writes)."))
     try:
         with np.load(path, allow_pickle=False) as archive:
             if META_KEY not in archive.files:
