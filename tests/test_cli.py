@@ -67,6 +67,19 @@ def test_train_writes_outputs_and_prints_final_accuracy(digits_run, tmp_path, ca
     assert ckpt.meta["data"]["name"] == "digits" and ckpt.meta["class_names"] == [str(d) for d in range(10)]
 
 
+def test_recipes_that_cannot_do_what_they_say_are_warned_about(tmp_path, capsys):
+    tiny = [a for a in TINY if a not in ("--warmup", "0.5", "--lr", "3e-3")]
+    code, _, err = run(capsys, "train", "--preset", "digits", "--epochs", "1", "--warmup", "2", "--lr", "3e-3",
+                       "--min-lr", "0.01", "--out", tmp_path / "run", *tiny)
+    assert code == 0
+    warnings = err.strip().splitlines()
+    assert warnings == [
+        "tinyvit: warning: the warmup (2 epochs) is not shorter than the run (1 epoch): the learning rate never "
+        "reaches 0.003; lower --warmup.",
+        "tinyvit: warning: --min-lr 0.01 is above --lr 0.003: the learning rate stays at 0.003 after the warmup "
+        "instead of decaying."]
+
+
 def test_resume_through_the_cli(digits_run, tmp_path, capsys):
     a, b = tmp_path / "a", tmp_path / "b"
     args = ["train", "--preset", "digits", "--epochs", "2", "--dropout", "0.1", *TINY]

@@ -344,6 +344,10 @@ def _resume(args) -> int:
     return _run(trainer, args)
 
 
+def _epochs(n: float) -> str:
+    return f"{n:g} epoch" + ("" if n == 1 else "s")
+
+
 def _print_header(name, dataset, cfg, model, trainer) -> None:
     t = trainer.train
     aug = ", ".join(f"{k} {v:g}" if not isinstance(v, bool) else k for k, v in t.augment_kwargs().items() if v)
@@ -357,6 +361,13 @@ def _print_header(name, dataset, cfg, model, trainer) -> None:
     if trainer.out_dir is not None:
         print(f"writing {trainer.out_dir}/metrics.jsonl, last.npz, best.npz")
     sys.stdout.flush()
+    # Recipes that run but not as the flags suggest (train/loop.py, lr_at): say so, once.
+    if t.warmup_epochs >= t.epochs:
+        print(f"tinyvit: warning: the warmup ({_epochs(t.warmup_epochs)}) is not shorter than the run "
+              f"({_epochs(t.epochs)}): the learning rate never reaches {t.lr:g}; lower --warmup.", file=sys.stderr)
+    if t.min_lr > t.lr:
+        print(f"tinyvit: warning: --min-lr {t.min_lr:g} is above --lr {t.lr:g}: the learning rate stays at "
+              f"{t.lr:g} after the warmup instead of decaying.", file=sys.stderr)
 
 
 def _run(trainer, args) -> int:
