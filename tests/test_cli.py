@@ -80,6 +80,16 @@ def test_recipes_that_cannot_do_what_they_say_are_warned_about(tmp_path, capsys)
         "instead of decaying."]
 
 
+@pytest.mark.parametrize("quick", [False, True])
+def test_every_preset_warms_up_for_less_than_its_run(quick):
+    from tinyvit.presets import PRESETS
+    from tinyvit.train.recipe import build_recipe
+
+    for name in PRESETS:
+        train = build_recipe(name, quick=quick).train
+        assert train.warmup_epochs < train.epochs, (name, quick)
+
+
 def test_resume_through_the_cli(digits_run, tmp_path, capsys):
     a, b = tmp_path / "a", tmp_path / "b"
     args = ["train", "--preset", "digits", "--epochs", "2", "--dropout", "0.1", *TINY]
