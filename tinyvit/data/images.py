@@ -21,6 +21,8 @@ def load_image(path: str | Path, image_size: int | None = 32, channels: int = 3)
         raise TinyViTError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels}")
     if image_size is not None and image_size < 1:
         raise TinyViTError(f"image_size must be a positive number of pixels, got {image_size}")
+    if path.is_dir():
+        raise TinyViTError(f"{path} is a folder, not an image file")
     if not path.is_file():
         raise TinyViTError(f"image file not found: {path}")
     try:
