@@ -158,6 +158,8 @@ def test_flops_of_vit_base_match_the_published_count():
     (lambda: np.zeros((1, 8, 8, 3)), "3 channel(s), but the model expects in_channels=2"),
     (lambda: np.zeros((1, 16, 16, 2)), "16x16, but the model expects 8x8"),
     (lambda: np.zeros((1, 8, 8, 2), dtype=np.uint8), "must be floating point"),
+    (lambda: np.zeros((0, 8, 8, 2)), "empty batch"),
+    (lambda: np.zeros((3, 2, 8, 8)), "(channels first? use x.transpose(0, 2, 3, 1))"),
 ])
 def test_wrong_inputs_name_expected_and_received(make_input, fragment):
     model = ViT(tiny_config())

@@ -259,9 +259,13 @@ class ViT:
         if x.ndim != 4:
             raise TinyViTError(f"images must have shape {expected} (batch, height, width, channels), "
                                f"got shape {x.shape}.")
+        if x.shape[0] == 0:
+            raise TinyViTError(f"images is an empty batch: shape {expected} needs B >= 1, got {x.shape}.")
         if x.shape[3] != c.in_channels:
+            channels_first = x.shape[1] == c.in_channels and x.shape[2:] == (c.image_size, c.image_size)
             raise TinyViTError(f"images have {x.shape[3]} channel(s), but the model expects "
-                               f"in_channels={c.in_channels}: shape {expected}, got {x.shape}.")
+                               f"in_channels={c.in_channels}: shape {expected}, got {x.shape}"
+                               + (" (channels first? use x.transpose(0, 2, 3, 1))." if channels_first else "."))
         if x.shape[1:3] != (c.image_size, c.image_size):
             raise TinyViTError(f"images are {x.shape[1]}x{x.shape[2]}, but the model expects "
                                f"{c.image_size}x{c.image_size}: shape {expected}, got {x.shape}.")
