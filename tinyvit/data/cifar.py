@@ -51,7 +51,7 @@ def find_batch_dir(data_dir: Path) -> Path:
             return folder
     raise TinyViTError(
         f"no CIFAR-10 batches in {data_dir} (looked for {META} there and in {BATCH_DIR}/); "
-        "pass download=True or put the files there by hand"
+        "pass download=True (--download on the command line) or put the files there by hand"
     )
 
 

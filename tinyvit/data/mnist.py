@@ -48,7 +48,8 @@ def load_mnist(data_dir: Path, name: str = "mnist") -> Dataset:
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise TinyViTError(
-            f"{name} data directory {data_dir} does not exist; pass download=True or put the IDX files there"
+            f"{name} data directory {data_dir} does not exist; pass download=True (--download on the command "
+            "line) or put the IDX files there"
         )
     paths = [_find(data_dir, base, name) for base in FILES]
     x_train, x_test = (_images(read_idx(paths[i], IMAGES_MAGIC)) for i in (0, 2))
@@ -76,7 +77,8 @@ def _find(data_dir: Path, base: str, name: str) -> Path:
         if candidate.is_file():
             return candidate
     raise TinyViTError(
-        f"{name} file {base} (or {base}.gz) not found in {data_dir}; pass download=True or put it there by hand"
+        f"{name} file {base} (or {base}.gz) not found in {data_dir}; pass download=True (--download on the "
+        "command line) or put it there by hand"
     )
 
 
