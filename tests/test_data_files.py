@@ -238,6 +238,10 @@ def test_load_image_modes_and_sizes(tmp_path):
     Image.fromarray(np.full((4, 4), 40000, np.uint16)).save(tmp_path / "deep.png")  # 16-bit grayscale
     assert np.allclose(load_image(tmp_path / "deep.png", 4), (40000 >> 8) / 255)
 
+    for name in ("blue.webp", "blue.tiff"):                  # lossless: the exact colour comes back
+        Image.new("RGB", (6, 6), (0, 0, 255)).save(tmp_path / name, **({"lossless": True} if "webp" in name else {}))
+        assert np.array_equal(load_image(tmp_path / name, 6), np.broadcast_to([0.0, 0.0, 1.0], (6, 6, 3)))
+
     with pytest.raises(TinyViTError, match="image file not found: .*missing.png"):
         load_image(tmp_path / "missing.png", 8)
     with pytest.raises(TinyViTError, match="is a folder, not an image file"):

@@ -190,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Print the top-k classes of each image with their probabilities. Any size of "
                                     "RGB, RGBA or grayscale image is converted and resized to the model's input "
                                     "and normalised exactly as in training.")
-    pr.add_argument("images", nargs="+", metavar="IMAGE", help="image files (png, jpg, bmp, gif)")
+    pr.add_argument("images", nargs="+", metavar="IMAGE", help="image files (png, jpg, bmp, gif, webp, tiff)")
     pr.add_argument("--checkpoint", required=True, metavar="FILE", help="a .npz written by 'tinyvit train'")
     pr.add_argument("--top-k", type=_positive_int, default=3, metavar="K", help="classes to show per image "
                     "(default: 3)")

@@ -7,7 +7,7 @@ from PIL import Image, UnidentifiedImageError
 
 from tinyvit.errors import TinyViTError
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
 def load_image(path: str | Path, image_size: int | None = 32, channels: int = 3) -> np.ndarray:
