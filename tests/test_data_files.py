@@ -238,6 +238,11 @@ def test_load_image_modes_and_sizes(tmp_path):
     Image.fromarray(np.full((4, 4), 40000, np.uint16)).save(tmp_path / "deep.png")  # 16-bit grayscale
     assert np.allclose(load_image(tmp_path / "deep.png", 4), (40000 >> 8) / 255)
 
+    Image.fromarray(np.full((4, 4), 40000, np.int32)).save(tmp_path / "deep32.tiff")  # mode I: read as 16-bit
+    assert np.allclose(load_image(tmp_path / "deep32.tiff", 4), (40000 >> 8) / 255)
+    Image.fromarray(np.full((4, 4), 0.5, np.float32)).save(tmp_path / "float.tiff")  # mode F: no known range
+    with pytest.raises(TinyViTError, match="could not read image .*float.tiff: 32-bit float pixels"):
+        load_image(tmp_path / "float.tiff", 4)
     for name in ("blue.webp", "blue.tiff"):                  # lossless: the exact colour comes back
         Image.new("RGB", (6, 6), (0, 0, 255)).save(tmp_path / name, **({"lossless": True} if "webp" in name else {}))
         assert np.array_equal(load_image(tmp_path / name, 6), np.broadcast_to([0.0, 0.0, 1.0], (6, 6, 3)))

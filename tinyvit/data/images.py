@@ -42,9 +42,12 @@ def load_image(path: str | Path, image_size: int | None = 32, channels: int = 3)
 
 def _to_rgb(img: Image.Image) -> Image.Image:
     """Convert any Pillow mode to RGB, painting transparent pixels black."""
-    if img.mode.startswith("I;16"):
-        # 16-bit grayscale: convert() would clip every value above 255, so keep the top 8 bits.
-        img = Image.fromarray((np.asarray(img) >> 8).astype(np.uint8))
+    if img.mode.startswith("I;16") or img.mode == "I":
+        # 16-bit grayscale (mode I is how some Pillow versions open a 16-bit PNG): convert() would
+        # clip every value above 255, so keep the top 8 bits.
+        img = Image.fromarray(np.clip(np.asarray(img) >> 8, 0, 255).astype(np.uint8))
+    elif img.mode == "F":
+        raise ValueError("32-bit float pixels have no known range; save the image as 8- or 16-bit")
     has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
     if not has_alpha:
         return img.convert("RGB")
