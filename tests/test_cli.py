@@ -90,6 +90,16 @@ def test_every_preset_warms_up_for_less_than_its_run(quick):
         assert train.warmup_epochs < train.epochs, (name, quick)
 
 
+def test_a_new_run_never_writes_over_an_earlier_one(digits_run, tmp_path, monkeypatch, capsys):
+    fails(capsys, "train", "--preset", "digits", "--out", digits_run, *TINY,
+          match=f"{re.escape(str(digits_run))} already holds a run: continue it with --resume")
+    monkeypatch.chdir(tmp_path)                         # the default folder is runs/PRESET, here
+    for folder in ("runs/digits", "runs/digits-2"):
+        code, out, _ = run(capsys, "train", "--preset", "digits", "--epochs", "1", *TINY)
+        assert code == 0 and f"writing {folder}/metrics.jsonl" in out
+    assert load_checkpoint(tmp_path / "runs/digits/last.npz").epoch == 1
+
+
 def test_resume_through_the_cli(digits_run, tmp_path, capsys):
     a, b = tmp_path / "a", tmp_path / "b"
     args = ["train", "--preset", "digits", "--epochs", "2", "--dropout", "0.1", *TINY]
@@ -102,6 +112,7 @@ def test_resume_through_the_cli(digits_run, tmp_path, capsys):
     assert all(np.array_equal(pa[k], pb[k]) for k in pa)
     fails(capsys, "train", "--resume", b / "last.npz", "--lr", "0.1", match="drop --lr")
     fails(capsys, "train", "--resume", b / "last.npz", match="already completed 2 of 2 epochs")
+    fails(capsys, "train", "--resume", b / "last.npz", "--out", a, "--epochs", "3", match="already holds a run")
 
 
 def test_eval_matches_training_metrics(digits_run, capsys):
@@ -281,7 +292,7 @@ def test_mnist_files_missing_or_bad_labels(tmp_path, capsys):
                        *TINY[4:])
     assert code == 0 and "20 train / 10 test images 28x28x1" in out
     (d / "t10k-labels-idx1-ubyte").write_bytes(_idx(np.full(10, 12, dtype=np.uint8)))
-    fails(capsys, "train", "--preset", "mnist", "--data-dir", d, "--out", tmp_path / "o", match="labels")
+    fails(capsys, "train", "--preset", "mnist", "--data-dir", d, "--out", tmp_path / "o2", match="labels")
 
 
 def test_unwritable_output_dir(tmp_path, capsys):

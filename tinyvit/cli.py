@@ -125,8 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(folder); default: $TINYVIT_DATA/NAME or ~/.cache/tinyvit/NAME")
     g.add_argument("--download", action="store_true", help="fetch MNIST, Fashion-MNIST or CIFAR-10 into "
                    "--data-dir (or the cache) first, verifying checksums")
-    g.add_argument("--out", metavar="DIR", help="output folder (default: runs/PRESET, or the folder of the "
-                   "--resume checkpoint)")
+    g.add_argument("--out", metavar="DIR", help="output folder (default: runs/PRESET, or runs/PRESET-2, -3, "
+                   "... if it holds a run; with --resume, the checkpoint's folder); a folder that holds a run "
+                   "is never written over")
     g.add_argument("--epochs", type=_positive_int, help="epochs to train (digits: 240; with --resume, a larger "
                    "value extends the run)")
     g.add_argument("--seed", type=_nonneg_int, default=0, help="seeds the weights, the batch order, the "
@@ -294,6 +295,7 @@ def cmd_train(args) -> int:
     if args.channels is not None and preset.dataset != "folder":
         raise TinyViTError(f"--channels only applies to the folder preset; {preset.dataset} images have "
                            f"{preset.model['in_channels']} channel(s).")
+    out = _new_run_folder(args.out, preset.name)
     train = dict(crop_pad=0, flip=False, rotate=0.0, scale=0.0, translate=0.0) if args.no_augment else {}
     train.update(_overrides(args, TRAIN_FLAGS))
     data = {k: getattr(args, k) for k in ("n_train", "n_test") if getattr(args, k) is not None}
@@ -303,7 +305,6 @@ def cmd_train(args) -> int:
                           download=args.download)
     dataset = load_recipe_data(recipe)
     cfg, train_cfg, spec = recipe.model, recipe.train, recipe.data
-    out = Path(args.out) if args.out else Path("runs") / preset.name
     from tinyvit.model import ViT
 
     vit = ViT(cfg)
@@ -312,6 +313,25 @@ def cmd_train(args) -> int:
     if preset.expected and not args.quick and not _overrides(args, MODEL_FLAGS) and not _overrides(args, TRAIN_FLAGS):
         print(f"expected: {preset.expected}")
     return _run(trainer, args)
+
+
+def _holds_run(folder: Path) -> bool:
+    return any((folder / name).exists() for name in ("last.npz", "best.npz", "metrics.jsonl"))
+
+
+def _new_run_folder(out: str | None, preset: str) -> Path:
+    """Where a new run writes, never over an earlier run: --out, which must not hold one, or else
+    runs/PRESET, or runs/PRESET-2, -3, ... if that is taken."""
+    if out:
+        if _holds_run(Path(out)):
+            raise TinyViTError(f"{out} already holds a run: continue it with --resume {Path(out) / 'last.npz'}, "
+                               "or choose another --out (delete the folder to start it over).")
+        return Path(out)
+    folder, n = Path("runs") / preset, 1
+    while _holds_run(folder):
+        n += 1
+        folder = Path("runs") / f"{preset}-{n}"
+    return folder
 
 
 def _resume(args) -> int:
@@ -334,8 +354,10 @@ def _resume(args) -> int:
     if args.data_dir is not None:
         spec.data_dir = args.data_dir
     spec.download = args.download
+    out = path.parent
+    if args.out and Path(args.out).resolve() != path.parent.resolve():
+        out = _new_run_folder(args.out, spec.name)        # another folder: it must not hold a run
     dataset = _load_dataset(spec, ckpt.config)
-    out = Path(args.out) if args.out else path.parent
     trainer = Trainer.from_checkpoint(ckpt, dataset, out_dir=out, epochs=args.epochs, progress=not args.no_progress)
     if args.eval_every is not None:
         trainer.train.eval_every = args.eval_every
