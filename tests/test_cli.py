@@ -269,6 +269,12 @@ def test_folder_errors_and_training(tmp_path, capsys):
     code, out, _ = run(capsys, "predict", "--checkpoint", tmp_path / "o" / "last.npz",
                        root / "test" / "dog" / "0.png", "--top-k", "2")
     assert code == 0 and "cat" in out and "dog" in out
+    for split in ("train", "test"):                     # renamed: "ant" now sorts first, labels would swap
+        (root / split / "dog").rename(root / split / "ant")
+    fails(capsys, "eval", "--checkpoint", tmp_path / "o" / "last.npz",
+          match="was trained on the classes cat, dog, but this dataset has ant, cat")
+    fails(capsys, "train", "--resume", tmp_path / "o" / "last.npz", "--epochs", "9",
+          match="was trained on the classes cat, dog, but this dataset has ant, cat")
 
 
 def _idx(array: np.ndarray) -> bytes:

@@ -101,6 +101,10 @@ def test_resume_checks(digits, tmp_path):
                     y_test=data.y_test, class_names=data.class_names)
     with pytest.raises(TinyViTError, match="different data"):
         Trainer.from_checkpoint(ckpt, other, out_dir=tmp_path, epochs=3)
+    renamed = Dataset(name="digits", x_train=data.x_train, y_train=data.y_train, x_test=data.x_test,
+                      y_test=data.y_test, class_names=["zero", *data.class_names[1:]])   # same images, new names
+    with pytest.raises(TinyViTError, match=r"trained on the classes 0, 1, .*, but this dataset has zero, 1, "):
+        Trainer.from_checkpoint(ckpt, renamed, out_dir=tmp_path, epochs=3)
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(digits, tmp_path):

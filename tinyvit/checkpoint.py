@@ -106,6 +106,15 @@ def save_checkpoint(path: str | Path, model, meta: dict | None = None, optimizer
     return path
 
 
+def check_class_names(ckpt: Checkpoint, dataset) -> None:
+    """The dataset must name its classes as the checkpoint's training data did, in the same order:
+    a renamed image folder would otherwise swap labels silently."""
+    recorded = ckpt.meta.get("class_names")
+    if recorded and list(recorded) != list(dataset.class_names):
+        raise TinyViTError(f"{ckpt.path} was trained on the classes {', '.join(map(str, recorded))}, but this "
+                           f"dataset has {', '.join(map(str, dataset.class_names))}.")
+
+
 def load_checkpoint(path: str | Path, config: ViTConfig | None = None, backend: str | None = None) -> Checkpoint:
     """Read and validate a checkpoint. Every problem is a one-line TinyViTError.
 

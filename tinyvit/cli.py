@@ -425,7 +425,7 @@ def _run(trainer, args) -> int:
 
 # =============================================================================== eval
 def cmd_eval(args) -> int:
-    from tinyvit.checkpoint import load_checkpoint
+    from tinyvit.checkpoint import check_class_names, load_checkpoint
     from tinyvit.presets import data_options, get_preset
     from tinyvit.train import DataSpec
     from tinyvit.train.data import normalize_images
@@ -450,6 +450,7 @@ def cmd_eval(args) -> int:
     if dataset.num_classes != cfg.num_classes:
         raise TinyViTError(f"dataset '{spec.name}' has {dataset.num_classes} classes, but the checkpoint predicts "
                            f"{cfg.num_classes}.")
+    check_class_names(ckpt, dataset)
     x, y = (dataset.x_test, dataset.y_test) if args.split == "test" else (dataset.x_train, dataset.y_train)
     if len(x) == 0:
         raise TinyViTError(f"the {args.split} split of '{spec.name}' is empty.")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyvit.checkpoint import Checkpoint, save_checkpoint
+from tinyvit.checkpoint import Checkpoint, check_class_names, save_checkpoint
 from tinyvit.data.augment import Augment
 from tinyvit.data.batching import iterate_batches, num_batches
 from tinyvit.errors import TinyViTError
@@ -128,6 +128,7 @@ class Trainer:
         if stored_mean.shape != trainer.mean.shape or not np.allclose(stored_mean, trainer.mean, atol=1e-5):
             raise TinyViTError(f"{ckpt.path} was trained on different data (its normalisation mean "
                                f"{stored_mean.tolist()} differs from this dataset's {trainer.mean.tolist()}).")
+        check_class_names(ckpt, dataset)
         trainer.optimizer.load_state_dict(ckpt.optimizer)
         trainer.data_rng.bit_generator.state = meta["rng"]["data"]
         trainer.aug_rng.bit_generator.state = meta["rng"]["augment"]
