@@ -362,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     sgemm = float(np.median(ceilings))
     print(f"ceiling: float32 NumPy matmul 2048x2048: {sgemm:.1f} GFLOP/s"
           + (f" (median of {rounds} rounds)" if rounds > 1 else "") + "\n")
-    _report({key: _merge_rounds(r) for key, r in runs.items()}, runs, configs, backends, sgemm)
+    _report(runs, configs, backends, sgemm)
     return 0
 
 
@@ -378,9 +378,12 @@ def _paired_ratios(runs: dict, name: str, a: str, b: str, kind: str) -> list[flo
     return [ra[kind]["median"] / rb[kind]["median"] for ra, rb in zip(runs[name, a], runs[name, b], strict=True)]
 
 
-def _report(results, runs, configs, backends, sgemm) -> None:
-    """Print the table. A ratio between two backends is the median of their per-round ratios
-    (_paired_ratios); with several rounds, those are printed one by one below the table."""
+def _report(runs, configs, backends, sgemm) -> None:
+    """Print the table of every (config, backend)'s rounds, pooled (_merge_rounds). A ratio between
+    two backends is the median of their per-round ratios (_paired_ratios); with several rounds,
+    those are printed one by one below the table."""
+    results = {key: _merge_rounds(r) for key, r in runs.items()}
+    rounds = len(next(iter(runs.values())))
 
     def ratio(name, a, b, kind):
         return float(np.median(_paired_ratios(runs, name, a, b, kind)))
@@ -411,7 +414,6 @@ def _report(results, runs, configs, backends, sgemm) -> None:
         print("\nnumba / numpy train speed-up: " + ", ".join(f"{n} {s:.2f}x" for n, s in numpy_vs))
     pairs = [(a, b) for a, b in (("numba", "torch"), ("numpy", "torch"), ("numba", "numpy"))
              if a in backends and b in backends]
-    rounds = len(next(iter(runs.values())))
     if rounds > 1 and pairs:
         print("\nround by round (the ratios above are the medians of these):")
         for name in configs:
@@ -420,7 +422,7 @@ def _report(results, runs, configs, backends, sgemm) -> None:
                 for kind in ("train", "infer"):
                     values = _paired_ratios(runs, name, a, b, kind)
                     cells.append(f"{kind} " + " ".join(f"{v:.2f}" for v in values)
-                                 + f" (median {np.median(values):.2f}x)")
+                                 + f" (median {ratio(name, a, b, kind):.2f}x)")
                 print(f"  {name:<11} {a} / {b}: " + "; ".join(cells))
     for name in configs:
         for backend in backends:

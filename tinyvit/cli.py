@@ -319,14 +319,19 @@ def _holds_run(folder: Path) -> bool:
     return any((folder / name).exists() for name in ("last.npz", "best.npz", "metrics.jsonl"))
 
 
+def _free_folder(out: str) -> Path:
+    """--out, refused if it holds a run already: a run never writes over another."""
+    if _holds_run(Path(out)):
+        raise TinyViTError(f"{out} already holds a run: continue it with --resume {Path(out) / 'last.npz'}, "
+                           "or choose another --out (delete the folder to start it over).")
+    return Path(out)
+
+
 def _new_run_folder(out: str | None, preset: str) -> Path:
-    """Where a new run writes, never over an earlier run: --out, which must not hold one, or else
-    runs/PRESET, or runs/PRESET-2, -3, ... if that is taken."""
+    """Where a new run writes: --out (_free_folder), or else runs/PRESET, or runs/PRESET-2, -3, ...
+    if that holds a run."""
     if out:
-        if _holds_run(Path(out)):
-            raise TinyViTError(f"{out} already holds a run: continue it with --resume {Path(out) / 'last.npz'}, "
-                               "or choose another --out (delete the folder to start it over).")
-        return Path(out)
+        return _free_folder(out)
     folder, n = Path("runs") / preset, 1
     while _holds_run(folder):
         n += 1
@@ -356,7 +361,7 @@ def _resume(args) -> int:
     spec.download = args.download
     out = path.parent
     if args.out and Path(args.out).resolve() != path.parent.resolve():
-        out = _new_run_folder(args.out, spec.name)        # another folder: it must not hold a run
+        out = _free_folder(args.out)                       # another folder: it must not hold a run
     dataset = _load_dataset(spec, ckpt.config)
     trainer = Trainer.from_checkpoint(ckpt, dataset, out_dir=out, epochs=args.epochs, progress=not args.no_progress)
     if args.eval_every is not None:
