@@ -31,6 +31,24 @@ def tile_multiply(a, a_col, b, b_col, depth, acc):
 
 
 @kernel(inline=True)
+def tile_multiply_rows(a, a_row, b, b_col, depth, acc):
+    """acc (MR, NR) = a[a_row:a_row+MR, :depth] @ b[:depth, b_col:b_col+NR]: A read row by row.
+
+    The same tile as tile_multiply, with A in its natural row-major layout: each step of k
+    broadcasts one value from each of MR rows. Strided like that, A must be small enough to
+    stay in L1 (attention's per-head buffers); the GEMM packs instead. It saves transposing A.
+    """
+    for i in range(MR):
+        for j in range(NR):
+            acc[i, j] = 0
+    for k in range(depth):
+        for i in range(MR):
+            aik = a[a_row + i, k]
+            for j in range(NR):
+                acc[i, j] += aik * b[k, b_col + j]
+
+
+@kernel(inline=True)
 def store_tile(acc, c, r0, c0, accumulate):
     """c[r0:r0+MR, c0:c0+NR] (+)= acc: a whole tile, straight from the registers.
 
