@@ -124,7 +124,7 @@ def _rewrite(src, dst, drop=(), replace=None, meta_update=None):
 def test_damaged_or_mismatched_checkpoints(tmp_path):
     model, opt = _trained()
     good = save_checkpoint(tmp_path / "good.npz", model, {"epoch": 1}, opt)
-    with pytest.raises(TinyViTError, match="does not match its own model config .*missing head.weight"):
+    with pytest.raises(TinyViTError, match="does not match its model config: missing head.weight"):
         load_checkpoint(_rewrite(good, tmp_path / "a.npz", drop=("param/head.weight",)))
     with pytest.raises(TinyViTError, match="head.weight has shape"):
         load_checkpoint(_rewrite(good, tmp_path / "b.npz", replace={"param/head.weight": np.zeros((16, 4))}))
@@ -146,6 +146,62 @@ def test_damaged_or_mismatched_checkpoints(tmp_path):
     # ... but backend and seed may differ.
     same = load_checkpoint(good, config=tiny_config(dtype="float32", dropout=0.1, seed=5), backend="numpy")
     assert same.config.backend == "numpy"
+
+
+def test_save_refuses_what_load_would_refuse(tmp_path):
+    model, opt = _trained()
+    model.params["head.bias"][0] = np.nan
+    with pytest.raises(TinyViTError, match="cannot save .*head.bias holds non-finite values"):
+        save_checkpoint(tmp_path / "nan.npz", model)
+    model, _ = _trained()
+    good = model.params["head.weight"]
+    model.params["head.weight"] = good[:, :2]
+    with pytest.raises(TinyViTError, match=r"cannot save .*head.weight has shape \(16, 2\), expected \(16, 3\)"):
+        save_checkpoint(tmp_path / "shape.npz", model)
+    model.params["head.weight"] = good
+    with pytest.raises(TinyViTError, match="meta may not set config"):
+        save_checkpoint(tmp_path / "m.npz", model, {"config": {"dim": 3}})
+    with pytest.raises(TinyViTError, match="meta must be a dict, got list"):
+        save_checkpoint(tmp_path / "m.npz", model, [1])
+    with pytest.raises(TinyViTError, match="meta must hold JSON values .*set is not JSON-serialisable"):
+        save_checkpoint(tmp_path / "m.npz", model, {"classes": {1, 2}})
+    with pytest.raises(TinyViTError, match="save_checkpoint needs a ViT, got NoneType"):
+        save_checkpoint(tmp_path / "m.npz", None)
+    assert list(tmp_path.iterdir()) == []                 # nothing written, no temp file left
+    # NumPy numbers (an accuracy computed with NumPy) are saved as plain JSON numbers.
+    path = save_checkpoint(tmp_path / "ok.npz", model, {"acc": np.float32(0.5), "hist": np.arange(2)}, opt)
+    assert load_checkpoint(path).meta["acc"] == 0.5 and load_checkpoint(path).meta["hist"] == [0, 1]
+
+
+@pytest.mark.parametrize("meta_update,fragment", [
+    ({"version": "2b"}, "its format version is '2b', not a whole number"),
+    ({"config": None}, "it has no model config"),
+    ({"epoch": "one"}, "epoch is 'one', not a whole number >= 0"),
+    ({"train": [1]}, "train is not a record"),
+    ({"class_names": ["a"]}, "class_names must list 3 names"),
+    ({"std": [0, 0]}, "std must be 2 finite number(s), all > 0"),
+    ({"mean": ["x", 1]}, "mean must be 2 finite number(s)"),
+])
+def test_damaged_metadata_is_one_line(tmp_path, meta_update, fragment):
+    model, opt = _trained()
+    good = save_checkpoint(tmp_path / "good.npz", model, {"epoch": 1, "mean": [0.5, 0.5], "std": [1, 1]}, opt)
+    with pytest.raises(TinyViTError, match="has damaged metadata") as info:
+        load_checkpoint(_rewrite(good, tmp_path / "bad.npz", meta_update=meta_update))
+    assert fragment in str(info.value)
+
+
+def test_damaged_generator_state_and_wrong_arguments(tmp_path):
+    model, opt = _trained()
+    good = save_checkpoint(tmp_path / "good.npz", model, {"epoch": 1}, opt)
+    ckpt = load_checkpoint(_rewrite(good, tmp_path / "rng.npz", meta_update={"rng": {"dropout": {"state": 1}}}))
+    with pytest.raises(TinyViTError, match="the state of its dropout random generator cannot be restored"):
+        ckpt.build_model()
+    with pytest.raises(TinyViTError, match="param|float"):
+        load_checkpoint(_rewrite(good, tmp_path / "str.npz", replace={"param/head.bias": np.array(["a"] * 3)}))
+    with pytest.raises(TinyViTError, match="needs a file path, got NoneType"):
+        load_checkpoint(None)
+    with pytest.raises(TinyViTError, match=r"config must be a ViTConfig, got dict \(ViTConfig.from_dict"):
+        load_checkpoint(good, config={"dim": 16})
 
 
 def test_zip_with_pickled_object_is_rejected(tmp_path):

@@ -27,6 +27,8 @@ def test_defaults_are_valid_and_derived_sizes():
     ("backend", "torch", "backend='torch' is unknown"),
     ("dropout", 1.0, "dropout=1.0 is invalid"),
     ("layernorm_eps", 0.0, "layernorm_eps=0.0 is invalid"),
+    ("layernorm_eps", float("inf"), "layernorm_eps=inf is invalid: it must be a finite number > 0"),
+    ("layernorm_eps", True, "layernorm_eps=True is invalid"),
     ("seed", -1, "seed=-1 is invalid"),
 ])
 def test_invalid_fields_raise_one_clear_sentence(field, value, fragment):
@@ -34,6 +36,23 @@ def test_invalid_fields_raise_one_clear_sentence(field, value, fragment):
         ViTConfig(**{field: value})
     assert fragment in str(info.value)
     assert isinstance(info.value, TinyViTError)
+
+
+def test_numpy_scalars_are_plain_numbers():
+    # num_classes = y.max() + 1 is an np.int64: accepted, and stored as an int (the config goes to JSON).
+    import json
+
+    import numpy as np
+
+    from tinyvit.train import TrainConfig
+
+    c = ViTConfig(num_classes=np.int64(10), layernorm_eps=np.float32(1e-6), backend="numpy")
+    assert type(c.num_classes) is int and type(c.layernorm_eps) is float and c.num_classes == 10
+    json.dumps(c.to_dict())
+    t = TrainConfig(lr=np.float32(1e-3), epochs=np.int32(3))
+    assert type(t.lr) is float and type(t.epochs) is int
+    with pytest.raises(ValueError, match="lr=True is invalid"):
+        TrainConfig(lr=True)
 
 
 def test_position_embedding_constraints():

@@ -168,6 +168,40 @@ def test_wrong_inputs_name_expected_and_received(make_input, fragment):
     assert fragment in str(info.value)
 
 
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_replaced_parameters_must_keep_their_shape_and_dtype(backend):
+    # The fast kernels trust the shapes: a smaller array used to be read past its end, silently.
+    model = ViT(tiny_config(backend=backend))
+    x = np.zeros((2, 8, 8, 2), dtype=model.dtype)
+    good = model.params["patch_embed.weight"]
+    for value, fragment in ((good[:3], "has shape (3, 16)"), (good.astype(np.float32), "dtype float32"),
+                            (good.tolist(), "is a list, not a NumPy array")):
+        model.params["patch_embed.weight"] = value
+        with pytest.raises(ValueError, match=r"model.params\['patch_embed.weight'\] ") as info:
+            model.forward(x)
+        assert fragment in str(info.value)
+    del model.params["patch_embed.weight"]
+    with pytest.raises(ValueError, match="model.params has no 'patch_embed.weight'"):
+        model.forward(x)
+    model.params["patch_embed.weight"] = good
+    model.forward(x)
+
+
+def test_fast_kernels_check_the_shapes_they_trust():
+    pytest.importorskip("numba")
+    from tinyvit.backend import get_ops
+
+    ops, x = get_ops("numba"), np.ones((2, 5, 8), dtype=np.float32)
+    with pytest.raises(ValueError, match=r"linear: x \(..., 8\) needs w of shape \(8, OUT\)"):
+        ops.linear_forward(x, np.ones((3, 4), np.float32), None)
+    with pytest.raises(ValueError, match=r"and b of shape \(OUT,\), got w \(8, 4\) and b \(3,\)"):
+        ops.linear_gelu_forward(x, np.ones((8, 4), np.float32), np.ones(3, np.float32))
+    with pytest.raises(ValueError, match=r"layernorm: x \(..., 8\) needs gamma and beta of shape \(8,\)"):
+        ops.layernorm_forward(x, np.ones(3, np.float32), np.ones(8, np.float32))
+    with pytest.raises(ValueError, match="must hold q, k and v of 3 equal heads"):
+        ops.attention_forward(np.ones((2, 5, 12), np.float32), 3)
+
+
 def test_backward_needs_a_forward_and_the_right_shape():
     model = ViT(tiny_config())
     with pytest.raises(ValueError, match="needs a forward"):

@@ -30,6 +30,8 @@ from tinyvit.errors import TinyViTError
 FORMAT = "tinyvit-checkpoint"
 VERSION = 1
 META_KEY = "__tinyvit__"
+# Metadata keys that save_checkpoint writes itself: a caller's meta may not set them.
+RESERVED_META = ("format", "version", "config", "optimizer_step")
 # Fields of ViTConfig that may differ between a checkpoint and the model it is loaded into:
 # they change how the numbers are computed, not which numbers there are.
 IGNORED_CONFIG_FIELDS = ("backend", "seed")
@@ -63,8 +65,16 @@ class Checkpoint:
             model.params[name][...] = value
         rng_state = self.meta.get("rng", {}).get("dropout")
         if rng_state is not None:
-            model.rng.bit_generator.state = rng_state
+            self.restore_rng(model.rng, "dropout")
         return model
+
+    def restore_rng(self, generator: np.random.Generator, name: str) -> None:
+        """Set `generator` to the state recorded under meta['rng'][name] (one line if it is damaged)."""
+        try:
+            generator.bit_generator.state = self.meta["rng"][name]
+        except (KeyError, TypeError, ValueError):
+            raise TinyViTError(f"{self.path} has damaged metadata: the state of its {name} random generator "
+                               "cannot be restored.") from None
 
 
 def save_checkpoint(path: str | Path, model, meta: dict | None = None, optimizer=None) -> Path:
@@ -75,19 +85,35 @@ def save_checkpoint(path: str | Path, model, meta: dict | None = None, optimizer
     either the old checkpoint or the new one, never half a file.
     """
     path = Path(path)
-    record = {"format": FORMAT, "version": VERSION, "config": model.config.to_dict(),
-              **(meta or {})}
-    record.setdefault("rng", {})["dropout"] = model.rng.bit_generator.state
-    arrays = {META_KEY: np.array(json.dumps(record))}
+    if not (hasattr(model, "params") and hasattr(model, "config")):
+        raise TinyViTError(f"cannot save {path}: save_checkpoint needs a ViT, got {type(model).__name__}.")
+    # Refuse here what load_checkpoint would refuse later: a file that cannot be loaded is lost work.
+    problem = _params_problem(model.params, model.config)
+    if problem:
+        raise TinyViTError(f"cannot save {path}: model.params {problem}.")
+    meta = {} if meta is None else meta
+    if not isinstance(meta, dict):
+        raise TinyViTError(f"cannot save {path}: meta must be a dict, got {type(meta).__name__}.")
+    reserved = [key for key in RESERVED_META if key in meta]
+    if reserved:
+        raise TinyViTError(f"cannot save {path}: meta may not set {', '.join(reserved)} (save_checkpoint "
+                           "writes those fields itself).")
+    record = {"format": FORMAT, "version": VERSION, "config": model.config.to_dict(), **meta}
+    record["rng"] = {**record.get("rng", {}), "dropout": model.rng.bit_generator.state}
+    arrays = {}
     for name, value in model.params.items():
         arrays[f"param/{name}"] = value
     if optimizer is not None:
         state = optimizer.state_dict()
         record["optimizer_step"] = int(state["t"])
-        arrays[META_KEY] = np.array(json.dumps(record))
         for name in model.params:
             arrays[f"adam_m/{name}"] = state["m"][name]
             arrays[f"adam_v/{name}"] = state["v"][name]
+    try:
+        arrays[META_KEY] = np.array(json.dumps(record, default=_json_value))
+    except (TypeError, ValueError) as err:
+        raise TinyViTError(f"cannot save {path}: meta must hold JSON values (numbers, strings, lists, "
+                           f"dicts): {err}") from None
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -106,6 +132,13 @@ def save_checkpoint(path: str | Path, model, meta: dict | None = None, optimizer
     return path
 
 
+def _json_value(value):
+    """json.dumps' fallback: NumPy scalars and arrays (an accuracy computed with NumPy) as plain values."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
 def check_class_names(ckpt: Checkpoint, dataset) -> None:
     """The dataset must name its classes as the checkpoint's training data did, in the same order:
     a renamed image folder would otherwise swap labels silently."""
@@ -122,6 +155,11 @@ def load_checkpoint(path: str | Path, config: ViTConfig | None = None, backend: 
     init seed may differ). backend: run the loaded model on this backend instead of the
     recorded one (a recorded 'numba' falls back to 'numpy' where Numba is missing).
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TinyViTError(f"load_checkpoint needs a file path, got {type(path).__name__}.")
+    if config is not None and not isinstance(config, ViTConfig):
+        raise TinyViTError(f"load_checkpoint's config must be a ViTConfig, got {type(config).__name__} "
+                           "(ViTConfig.from_dict(d) builds one from a dict).")
     path = Path(path)
     if not path.is_file():
         raise TinyViTError(f"checkpoint file not found: {path}")
@@ -144,10 +182,11 @@ def load_checkpoint(path: str | Path, config: ViTConfig | None = None, backend: 
                            f"{str(err).splitlines()[0] if str(err) else type(err).__name__}).") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise TinyViTError(f"{path} is not a tinyvit checkpoint (its metadata has no format '{FORMAT}').")
-    if int(meta.get("version", 0)) > VERSION:
+    _check_meta(meta, path)
+    if meta["version"] > VERSION:
         raise TinyViTError(f"{path} was written by a newer tinyvit (checkpoint format version "
                            f"{meta['version']}, this tinyvit reads up to {VERSION}); upgrade tinyvit.")
-    cfg_dict = dict(meta.get("config") or {})
+    cfg_dict = dict(meta["config"])
     if backend:
         cfg_dict["backend"] = backend
     elif cfg_dict.get("backend") == "numba":
@@ -165,7 +204,11 @@ def load_checkpoint(path: str | Path, config: ViTConfig | None = None, backend: 
         check_same_config(ckpt_config, config, path)
 
     params = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
-    _check_params(params, ckpt_config, path)
+    problem = _params_problem(params, ckpt_config)
+    if problem:
+        raise TinyViTError(f"checkpoint {path} does not match its model config: {problem}; the file is "
+                           "damaged or from another program.")
+    _check_data_meta(meta, ckpt_config, path)
     optimizer = None
     m = {k[len("adam_m/"):]: v for k, v in arrays.items() if k.startswith("adam_m/")}
     v = {k[len("adam_v/"):]: v for k, v in arrays.items() if k.startswith("adam_v/")}
@@ -191,20 +234,59 @@ def check_same_config(ckpt_config: ViTConfig, config: ViTConfig, path: str | Pat
                            f"{', '.join(diffs)}).")
 
 
-def _check_params(params: dict[str, np.ndarray], config: ViTConfig, path: Path) -> None:
-    """The parameter names and shapes must be exactly those a ViT of this config has."""
+def _params_problem(params: dict, config: ViTConfig) -> str | None:
+    """What is wrong with `params` for a ViT of this config (names, shapes, float values), or None."""
     from tinyvit.model import ViT
 
-    expected = {name: value.shape for name, value in ViT(config).params.items()}
+    expected = ViT(config).param_shapes
     missing = sorted(set(expected) - set(params))
     extra = sorted(set(params) - set(expected))
     if missing or extra:
-        detail = f"missing {', '.join(missing[:3])}" if missing else f"unexpected {', '.join(extra[:3])}"
-        raise TinyViTError(f"checkpoint {path} does not match its own model config ({detail}); "
-                           "the file is damaged or from another program.")
+        return f"missing {', '.join(missing[:3])}" if missing else f"has unexpected {', '.join(extra[:3])}"
     for name, shape in expected.items():
-        if params[name].shape != shape:
-            raise TinyViTError(f"checkpoint {path} does not match its model config: {name} has shape "
-                               f"{params[name].shape}, expected {shape}.")
-        if not np.all(np.isfinite(params[name])):
-            raise TinyViTError(f"checkpoint {path} holds non-finite values (NaN or inf) in {name}.")
+        value = params[name]
+        if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
+            return f"{name} is not an array of floats"
+        if value.shape != shape:
+            return f"{name} has shape {value.shape}, expected {shape}"
+        if not np.all(np.isfinite(value)):
+            return f"{name} holds non-finite values (NaN or inf)"
+    return None
+
+
+def _check_meta(meta: dict, path: Path) -> None:
+    """The fields every checkpoint has must be of the right kind: a hand-edited or damaged record
+    gets one line here, not a traceback wherever the field is first used."""
+    def bad(what: str) -> TinyViTError:
+        return TinyViTError(f"{path} has damaged metadata: {what}.")
+
+    version = meta.get("version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise bad(f"its format version is {version!r}, not a whole number")
+    if not isinstance(meta.get("config"), dict):
+        raise bad("it has no model config")
+    for key in ("epoch", "best_epoch", "optimizer_step"):
+        value = meta.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise bad(f"{key} is {value!r}, not a whole number >= 0")
+    for key in ("train", "data", "rng"):
+        if key in meta and not isinstance(meta[key], dict):
+            raise bad(f"{key} is not a record")
+
+
+def _check_data_meta(meta: dict, config: ViTConfig, path: Path) -> None:
+    """Class names and normalisation, when recorded, must fit the model: predict and eval use them."""
+    names = meta.get("class_names")
+    if names is not None and (not isinstance(names, list) or len(names) != config.num_classes):
+        raise TinyViTError(f"{path} has damaged metadata: class_names must list {config.num_classes} names.")
+    for key in ("mean", "std"):
+        if key not in meta:
+            continue
+        try:
+            value = np.asarray(meta[key], dtype=np.float64)
+        except (TypeError, ValueError):
+            value = None
+        if (value is None or value.shape not in ((), (config.in_channels,)) or not np.all(np.isfinite(value))
+                or (key == "std" and not np.all(value > 0))):
+            raise TinyViTError(f"{path} has damaged metadata: {key} must be {config.in_channels} finite "
+                               "number(s)" + (", all > 0." if key == "std" else "."))

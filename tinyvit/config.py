@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
+
+import numpy as np
 
 from tinyvit.errors import TinyViTError
 
@@ -50,6 +53,7 @@ class ViTConfig:
     backend: str = ""  # '' picks the default: 'numba' when it imports, else 'numpy'
 
     def __post_init__(self) -> None:
+        plain_scalars(self)
         if not self.backend:
             self.backend = _default_backend()
         self.validate()
@@ -108,10 +112,11 @@ class ViTConfig:
         if self.pos_embed_placement != "stem" and self.pos_embed not in ("learned", "learned2d"):
             raise TinyViTError(f"ViTConfig.pos_embed_placement={self.pos_embed_placement!r} works only with "
                                f"pos_embed 'learned' or 'learned2d', not {self.pos_embed!r}; use 'stem'.")
-        if not (isinstance(self.dropout, (int, float)) and 0.0 <= self.dropout < 1.0):
+        if not (is_number(self.dropout) and 0.0 <= self.dropout < 1.0):
             raise TinyViTError(f"ViTConfig.dropout={self.dropout!r} is invalid: it must be in [0, 1).")
-        if not (isinstance(self.layernorm_eps, (int, float)) and self.layernorm_eps > 0):
-            raise TinyViTError(f"ViTConfig.layernorm_eps={self.layernorm_eps!r} is invalid: it must be > 0.")
+        if not (is_number(self.layernorm_eps) and 0 < self.layernorm_eps < math.inf):
+            raise TinyViTError(f"ViTConfig.layernorm_eps={self.layernorm_eps!r} is invalid: it must be a "
+                               "finite number > 0.")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise TinyViTError(f"ViTConfig.seed={self.seed!r} is invalid: it must be a non-negative integer.")
 
@@ -123,6 +128,22 @@ class ViTConfig:
     def from_dict(cls, values: dict) -> ViTConfig:
         """Build a config from a dict, rejecting keys that are not fields."""
         return dataclass_from_dict(cls, values)
+
+
+def plain_scalars(config) -> None:
+    """Turn the NumPy scalars among a config dataclass's fields into Python numbers, in place.
+
+    num_classes=y.max() + 1 is an np.int64: a fine value, but not an int, and not JSON.
+    """
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if isinstance(value, np.generic):
+            setattr(config, f.name, value.item())
+
+
+def is_number(value) -> bool:
+    """An int or float, but not a bool (True is an int to Python, never a sensible rate or size)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def dataclass_from_dict(cls, values: dict):

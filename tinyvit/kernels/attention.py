@@ -18,6 +18,7 @@ import math
 
 import numpy as np
 
+from tinyvit.errors import TinyViTError
 from tinyvit.kernels.intrinsics import stack_array
 from tinyvit.kernels.jit import kernel
 from tinyvit.kernels.microkernel import MR, NR, store_tile, tile_multiply, tile_multiply_rows
@@ -237,6 +238,8 @@ def attention_forward(qkv: np.ndarray, heads: int,
     """qkv (B, N, 3D), rel_pos (2N-1, D) or None -> out (B, N, D), as ops.attention.attention_forward."""
     qkv = np.ascontiguousarray(qkv)
     B, N, D3 = qkv.shape
+    if D3 % (3 * heads):
+        raise TinyViTError(f"attention: qkv's last axis ({D3}) must hold q, k and v of {heads} equal heads.")
     D = D3 // 3
     Dh = D // heads
     dt = qkv.dtype

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinyvit.errors import TinyViTError
 from tinyvit.kernels.jit import kernel
 from tinyvit.kernels.threads import chunk_count, parallel_for
 from tinyvit.kernels.vec import lane_dot, lane_sum
@@ -55,6 +56,9 @@ def layernorm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
                       eps: float = 1e-6) -> tuple[np.ndarray, LayerNormCache]:
     """x (..., D) -> y (..., D), as ops.layernorm.layernorm_forward."""
     shape, D = x.shape, x.shape[-1]
+    if gamma.shape != (D,) or beta.shape != (D,):   # the kernel would read past their ends
+        raise TinyViTError(f"layernorm: x (..., {D}) needs gamma and beta of shape ({D},), "
+                           f"got {gamma.shape} and {beta.shape}.")
     x2 = np.ascontiguousarray(x.reshape(-1, D))
     R = x2.shape[0]
     y = np.empty_like(x2)

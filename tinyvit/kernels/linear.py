@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinyvit.errors import TinyViTError
 from tinyvit.kernels.gelu import gelu_backward
 from tinyvit.kernels.gemm import BIAS, BIAS_GELU, PLAIN, gemm, gemm_split_k, pack_b
 from tinyvit.ops.gelu import GeluCache
@@ -30,6 +31,14 @@ def use_numba(product: str) -> bool:
     return product in NUMBA_PRODUCTS
 
 
+def _check_shapes(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> None:
+    """The GEMM reads w and b by x's sizes: mismatched arrays would be read past their ends,
+    where NumPy's matmul raises. So raise as it does."""
+    if w.ndim != 2 or x.shape[-1] != w.shape[0] or (b is not None and b.shape != (w.shape[1],)):
+        raise TinyViTError(f"linear: x (..., {x.shape[-1]}) needs w of shape ({x.shape[-1]}, OUT) and b of "
+                           f"shape (OUT,), got w {w.shape} and b {None if b is None else b.shape}.")
+
+
 def _rows(t: np.ndarray) -> np.ndarray:
     """(..., F) -> (R, F) C-contiguous: the one layout the kernels are compiled for."""
     return np.ascontiguousarray(t.reshape(-1, t.shape[-1]))
@@ -37,6 +46,7 @@ def _rows(t: np.ndarray) -> np.ndarray:
 
 def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> tuple[np.ndarray, LinearCache]:
     """x (..., IN), w (IN, OUT), b (OUT,) or None -> y (..., OUT)."""
+    _check_shapes(x, w, b)
     x2 = _rows(x)
     (R, IN), OUT = x2.shape, w.shape[1]
     if use_numba("forward"):
@@ -79,6 +89,7 @@ def linear_gelu_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray,
     """gelu(x @ w + b) in one pass: the GEMM's epilogue adds the bias and applies GELU to each
     block of rows while it is still in cache, keeping the pre-GELU values for the backward.
     """
+    _check_shapes(x, w, b)
     x2 = _rows(x)
     (R, IN), OUT = x2.shape, w.shape[1]
     if not use_numba("forward"):

@@ -68,6 +68,7 @@ class ViT:
         self.ops = get_ops(config.backend)
         init_seed, dropout_seed = np.random.SeedSequence(config.seed).spawn(2)
         self.params: dict[str, np.ndarray] = self._init_params(np.random.default_rng(init_seed))
+        self.param_shapes = {name: value.shape for name, value in self.params.items()}
         self.grads: dict[str, np.ndarray] = {k: np.zeros_like(v) for k, v in self.params.items()}
         self.rng = np.random.default_rng(dropout_seed)  # dropout masks; a checkpoint saves its state
         # sincos2d is fixed: a buffer, not a parameter, so it has no gradient.
@@ -172,6 +173,7 @@ class ViT:
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
         """Images x (B, H, W, C) -> logits (B, num_classes). train=True turns dropout on."""
         x = self._check_images(x)
+        self._check_params()
         self.cache = None  # free the last forward's activations now, not after building the new ones
         c, p, ops = self.config, self.params, self.ops
         patches, patchify = patchify_forward(x, c.patch_size)                       # (B, Np, P*P*C)
@@ -251,6 +253,21 @@ class ViT:
         return forward_flops(self.config)
 
     # ================================================================ checks
+    def _check_params(self) -> None:
+        """model.params must still hold every parameter as an array of the shape and dtype it was
+        made with. The fast kernels trust those shapes: a smaller array would be read past its end."""
+        for name, shape in self.param_shapes.items():
+            value = self.params.get(name)
+            if value is None:
+                raise TinyViTError(f"model.params has no '{name}', which this model's config needs.")
+            if not isinstance(value, np.ndarray):
+                raise TinyViTError(f"model.params['{name}'] is a {type(value).__name__}, not a NumPy array "
+                                   f"of shape {shape}.")
+            if value.shape != shape or value.dtype != self.dtype:
+                raise TinyViTError(f"model.params['{name}'] has shape {value.shape} and dtype {value.dtype}, but "
+                                   f"this model needs shape {shape} and dtype {self.dtype} (assign in place, "
+                                   f"model.params[name][...] = value, to keep both).")
+
     def _check_images(self, x) -> np.ndarray:
         c = self.config
         expected = f"(B, {c.image_size}, {c.image_size}, {c.in_channels})"

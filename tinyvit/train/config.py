@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from tinyvit.config import dataclass_from_dict
+from tinyvit.config import dataclass_from_dict, is_number, plain_scalars
 from tinyvit.errors import TinyViTError
 
 
@@ -34,6 +34,7 @@ class TrainConfig:
     eval_batch_size: int = 500
 
     def __post_init__(self) -> None:
+        plain_scalars(self)
         self.validate()
 
     def validate(self) -> None:
@@ -43,7 +44,7 @@ class TrainConfig:
                 raise TinyViTError(f"{name}={value!r} is invalid: it must be a positive integer.")
         for name in ("lr", "min_lr", "weight_decay", "warmup_epochs", "clip", "rotate", "translate"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not value >= 0 or value == float("inf"):
+            if not is_number(value) or not value >= 0 or value == float("inf"):
                 raise TinyViTError(f"{name}={value!r} is invalid: it must be a finite number >= 0.")
         if self.lr <= 0:
             raise TinyViTError(f"lr={self.lr!r} is invalid: the learning rate must be > 0.")

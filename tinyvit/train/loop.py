@@ -130,8 +130,8 @@ class Trainer:
                                f"{stored_mean.tolist()} differs from this dataset's {trainer.mean.tolist()}).")
         check_class_names(ckpt, dataset)
         trainer.optimizer.load_state_dict(ckpt.optimizer)
-        trainer.data_rng.bit_generator.state = meta["rng"]["data"]
-        trainer.aug_rng.bit_generator.state = meta["rng"]["augment"]
+        ckpt.restore_rng(trainer.data_rng, "data")
+        ckpt.restore_rng(trainer.aug_rng, "augment")
         trainer.epoch = ckpt.epoch
         trainer.best_acc = float(meta.get("best_acc", -1.0))
         trainer.best_epoch = int(meta.get("best_epoch", 0))
