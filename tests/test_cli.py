@@ -192,6 +192,15 @@ def test_info_reports_params_flops_and_shapes(capsys):
 def test_info_from_checkpoint(digits_run, capsys):
     code, out, _ = run(capsys, "info", "--checkpoint", digits_run / "last.npz")
     assert code == 0 and "dim 16" in out and re.search(r"input\s+\(1, 8, 8, 1\)", out)
+    fails(capsys, "info", "--checkpoint", digits_run / "last.npz", "--dim", "32", "--preset", "cifar10",
+          match=r"--checkpoint describes the model it stores; drop --preset, --dim")
+
+
+def test_info_traces_any_batch_and_checks_channels_like_train(capsys):
+    # The trace runs on two images and labels the batch axis, so a huge --batch-size costs nothing.
+    code, out, _ = run(capsys, "info", "--preset", "digits", "--batch-size", "1000000")
+    assert code == 0 and re.search(r"blocks\.3\.attn\.softmax\s+\(1000000, 4, 17, 17\)", out)
+    fails(capsys, "info", "--preset", "digits", "--channels", "3", match="--channels only applies to the folder preset")
 
 
 def test_help_documents_every_flag(capsys):
@@ -253,6 +262,9 @@ def test_folder_errors_and_training(tmp_path, capsys):
           match="does not exist")
     (root / "train" / "cat").mkdir(parents=True)
     (root / "test" / "cat").mkdir(parents=True)
+    fails(capsys, "train", "--preset", "folder", "--data-dir", root, "--out", tmp_path / "o",
+          match="has one class folder")
+    (root / "train" / "dog").mkdir(parents=True)
     fails(capsys, "train", "--preset", "folder", "--data-dir", root, "--out", tmp_path / "o", match="has no images")
     rng = np.random.default_rng(0)
     for split, n in (("train", 6), ("test", 2)):

@@ -223,6 +223,15 @@ def test_image_folder_errors(tmp_path):
     (tmp_path / "empty/train").mkdir(parents=True)
     with pytest.raises(TinyViTError, match="has no class sub-folders"):
         load_dataset("folder", data_dir=tmp_path / "empty")
+    save(tmp_path / "one/train/cat/a.png", Image.new("RGB", (4, 4)))
+    save(tmp_path / "one/test/cat/b.png", Image.new("RGB", (4, 4)))
+    with pytest.raises(TinyViTError, match=r"has one class folder \(cat\): a classifier needs at least two"):
+        load_dataset("folder", data_dir=tmp_path / "one")
+    save(tmp_path / "one/train/dog/c.png", Image.new("RGB", (4, 4)))
+    with pytest.raises(TinyViTError, match="channels must be 1 .* got '3'"):
+        load_dataset("folder", data_dir=tmp_path / "one", channels="3")
+    with pytest.raises(TinyViTError, match="layout: patch_size must be a positive whole number of pixels, got 0"):
+        load_dataset("layout", patch_size=0)
 
 
 def test_load_image_modes_and_sizes(tmp_path):

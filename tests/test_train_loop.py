@@ -127,13 +127,24 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(digits, tmp_path):
 
 
 def test_nan_before_any_checkpoint(digits, tmp_path):
-    data = small(digits, 64, 20)
-    bad = Dataset(name="digits", x_train=np.full_like(data.x_train, np.nan), y_train=data.y_train,
-                  x_test=data.x_test, y_test=data.y_test, class_names=data.class_names)
-    trainer = Trainer(tiny_model(), bad, TrainConfig(epochs=1, batch_size=32), out_dir=tmp_path, progress=False)
+    trainer = Trainer(tiny_model(), small(digits, 64, 20), TrainConfig(epochs=1, batch_size=32), out_dir=tmp_path,
+                      progress=False)
+    forward = trainer.model.forward
+    trainer.model.forward = lambda x, train=False: forward(x, train) * np.nan    # diverges at once
     with pytest.raises(TrainingDiverged, match="no checkpoint had been written yet"):
         trainer.fit()
     assert not (tmp_path / "last.npz").exists()
+
+
+def test_a_dataset_with_nan_pixels_or_no_test_images_is_refused(digits):
+    data = small(digits, 64, 20)
+    x = data.x_train.copy()
+    x[5, 2, 3, 0] = np.nan
+    with pytest.raises(TinyViTError, match=r"x_train holds NaN or inf values \(first in image 5\)"):
+        Dataset(name="digits", x_train=x, y_train=data.y_train, x_test=data.x_test, y_test=data.y_test,
+                class_names=data.class_names)
+    with pytest.raises(TinyViTError, match="has no test images: the trainer evaluates on them"):
+        Trainer(tiny_model(), small(digits, 64, 0), TrainConfig(epochs=1), progress=False)
 
 
 def test_dataset_must_fit_the_model(digits, tmp_path):
@@ -145,6 +156,8 @@ def test_dataset_must_fit_the_model(digits, tmp_path):
     blocker.write_text("x")
     with pytest.raises(TinyViTError, match="not writable"):
         Trainer(tiny_model(), digits, TrainConfig(), out_dir=blocker / "run")
+    with pytest.raises(TinyViTError, match="output directory .*file is a file, not a folder"):
+        Trainer(tiny_model(), digits, TrainConfig(), out_dir=blocker)
 
 
 def test_eval_every_logs_null_and_always_evaluates_the_last_epoch(digits, tmp_path):

@@ -43,3 +43,32 @@ def test_patch_filter_components_are_orthonormal(rng):
     assert comps.shape == (6, 4, 4, 3)
     flat = comps.reshape(6, -1)
     np.testing.assert_allclose(flat @ flat.T, np.eye(6), atol=1e-12)
+
+
+def test_wrong_inputs_are_one_line_errors(rng, tmp_path):
+    import pytest
+
+    from tinyvit import TinyViTError
+    from tinyvit.viz import plots
+
+    with pytest.raises(TinyViTError, match="has 17 tokens, but a 3x3 grid of patches has 9"):
+        position_similarity(rng.standard_normal((17, 8)), 3)
+    with pytest.raises(TinyViTError, match="has 17 tokens, but a 3x3 grid"):
+        mean_attention_distance(np.ones((1, 2, 18, 18)) / 18, grid=3, patch_size=2, has_cls=True)
+    with pytest.raises(TinyViTError, match="non-empty list of attention maps"):
+        attention_rollout([])
+    with pytest.raises(TinyViTError, match="non-empty list of attention maps"):
+        attention_rollout(np.ones((1, 2, 5, 5)))
+    with pytest.raises(TinyViTError, match="count must be a positive whole number, got -1"):
+        patch_filter_components(rng.standard_normal((12, 8)), 2, 3, count=-1)
+    with pytest.raises(TinyViTError, match=r"\(P\*P\*C, D\) = \(12, D\) weight, got shape \(10, 8\)"):
+        patch_filter_components(rng.standard_normal((10, 8)), 2, 3)
+    with pytest.raises(TinyViTError, match="3 images but 2 titles"):
+        plots.image_grid(np.zeros((3, 4, 4, 1)), ["a", "b"], tmp_path / "g.png")
+    with pytest.raises(TinyViTError, match="2 labels but 3 values"):
+        plots.bar_plot(["a", "b"], [0.1, 0.2, 0.3], tmp_path / "b.png", ylabel="acc")
+    with pytest.raises(TinyViTError, match="a 10x10 image does not cut into a square grid of 4x4 patches"):
+        plots.patch_grid_figure(np.zeros((10, 10, 1)), 4, tmp_path / "p.png")
+    # A path without .png gets it: the file written and the path returned are the same.
+    written = plots.bar_plot(["a"], [0.5], tmp_path / "v2" / "fig", ylabel="acc")
+    assert written == tmp_path / "v2" / "fig.png" and written.is_file()

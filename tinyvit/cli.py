@@ -206,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Describe a model: its config, parameter count (and which parameters get weight "
                                    "decay), FLOPs per image, and the shape of every layer's output in one forward "
                                    "pass. The model comes from --checkpoint, or from --preset and the model flags.")
-    i.add_argument("--preset", default="digits", help=f"model of this preset ({presets}) (default: digits)")
+    i.add_argument("--preset", help=f"model of this preset ({presets}) (default: digits)")
     i.add_argument("--checkpoint", metavar="FILE", help="describe the model stored in this checkpoint instead")
     i.add_argument("--num-classes", type=_positive_int, help="output classes (default: the preset's)")
     i.add_argument("--batch-size", type=_positive_int, default=1, help="batch size B of the shape trace (default: 1)")
@@ -243,6 +243,13 @@ def _overrides(args, table: dict) -> dict:
     """{field: value} for every flag of `table` given on the command line."""
     return {field: getattr(args, flag) for flag, field in table.items()
             if getattr(args, flag, None) is not None}
+
+
+def _check_channels_flag(args, preset) -> None:
+    """--channels picks how a folder's images are read; every other dataset has its own channel count."""
+    if args.channels is not None and preset.dataset != "folder":
+        raise TinyViTError(f"--channels only applies to the folder preset; {preset.dataset} images have "
+                           f"{preset.model['in_channels']} channel(s).")
 
 
 def _model_dict(args, preset, num_classes: int | None = None) -> dict:
@@ -292,9 +299,7 @@ def cmd_train(args) -> int:
     if args.resume is not None:
         return _resume(args)
     preset = get_preset(args.preset)
-    if args.channels is not None and preset.dataset != "folder":
-        raise TinyViTError(f"--channels only applies to the folder preset; {preset.dataset} images have "
-                           f"{preset.model['in_channels']} channel(s).")
+    _check_channels_flag(args, preset)
     out = _new_run_folder(args.out, preset.name)
     train = dict(crop_pad=0, flip=False, rotate=0.0, scale=0.0, translate=0.0) if args.no_augment else {}
     train.update(_overrides(args, TRAIN_FLAGS))
@@ -518,11 +523,17 @@ def cmd_info(args) -> int:
     if args.checkpoint:
         from tinyvit.checkpoint import load_checkpoint
 
+        given = [f"--{flag.replace('_', '-')}" for flag in ("preset", "num_classes", *MODEL_FLAGS)
+                 if flag != "backend" and getattr(args, flag, None) is not None]
+        if given:
+            raise TinyViTError(f"--checkpoint describes the model it stores; drop {', '.join(given)} "
+                               "(those flags describe a preset's model).")
         ckpt = load_checkpoint(args.checkpoint, backend=args.backend)
         cfg, source = ckpt.config, f"checkpoint {args.checkpoint}"
         model = ckpt.build_model()
     else:
-        preset = get_preset(args.preset)
+        preset = get_preset(args.preset or "digits")
+        _check_channels_flag(args, preset)
         cfg = _make_config(_model_dict(args, preset, args.num_classes))
         source = f"preset {preset.name}" + (" with overrides" if _overrides(args, MODEL_FLAGS) else "")
         model = ViT(cfg)

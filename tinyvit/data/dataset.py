@@ -49,6 +49,10 @@ class Dataset:
             )
         if len(x) != len(y):
             raise TinyViTError(f"dataset '{self.name}': {len(x)} {split} images but {len(y)} {split} labels")
+        finite = np.isfinite(x).all(axis=(1, 2, 3))
+        if not finite.all():   # one NaN pixel would make every loss NaN and look like a bad learning rate
+            raise TinyViTError(f"dataset '{self.name}': x_{split} holds NaN or inf values (first in image "
+                               f"{int(np.argmin(finite))}); images must be finite numbers in [0, 1]")
         if len(y) and (y.min() < 0 or y.max() >= self.num_classes):
             raise TinyViTError(
                 f"dataset '{self.name}': {split} labels must be in 0..{self.num_classes - 1} "

@@ -20,6 +20,9 @@ def load_image_folder(root: str | Path, image_size: int = 32, channels: int = 3)
         raise TinyViTError(f"image folder {root} does not exist")
     train_dir, test_dir = root / "train", root / "test"
     class_names = _class_folders(train_dir)
+    if len(class_names) < 2:   # one class trains to a meaningless 100 %
+        raise TinyViTError(f"{train_dir} has one class folder ({class_names[0]}): a classifier needs at least "
+                           "two classes to tell apart")
     unknown = sorted(set(_class_folders(test_dir)) - set(class_names))
     if unknown:
         raise TinyViTError(f"{test_dir} has classes not in {train_dir}: {', '.join(unknown)}")

@@ -18,7 +18,7 @@ def load_image(path: str | Path, image_size: int | None = 32, channels: int = 3)
     """
     path = Path(path)
     if channels not in (1, 3):
-        raise TinyViTError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels}")
+        raise TinyViTError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels!r}")
     if image_size is not None and image_size < 1:
         raise TinyViTError(f"image_size must be a positive number of pixels, got {image_size}")
     if path.is_dir():

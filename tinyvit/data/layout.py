@@ -33,7 +33,9 @@ def load_layout(
     seed: int = 0, n_train: int = 8000, n_test: int = 2000, image_size: int = 32, patch_size: int = 4
 ) -> Dataset:
     """RGB images (N, image_size, image_size, 3) of a red and a blue square; label = their relation."""
-    if patch_size < 1 or image_size % patch_size or image_size // patch_size < 2 + GAP:
+    if isinstance(patch_size, bool) or not isinstance(patch_size, int) or patch_size < 1:
+        raise TinyViTError(f"layout: patch_size must be a positive whole number of pixels, got {patch_size!r}")
+    if image_size % patch_size or image_size // patch_size < 2 + GAP:
         raise TinyViTError(
             f"layout: image_size must be a multiple of patch_size={patch_size} and at least "
             f"{(2 + GAP) * patch_size}, got {image_size}"

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -40,12 +40,18 @@ def _prefixed(model, prefix: str) -> int:
 
 
 def shape_trace(model, batch: int = 1) -> list[TraceRow]:
-    """Run one forward pass on `batch` blank images and list every layer's output shape."""
+    """Run one forward pass on blank images and list every layer's output shape for a batch of `batch`.
+
+    The pass itself runs on at most two images, whatever `batch` is: every output has the batch
+    as its first axis, so the rest of each shape does not depend on it (and a batch too large for
+    memory can still be described).
+    """
     c = model.config
-    x = np.zeros((batch, c.image_size, c.image_size, c.in_channels), dtype=model.dtype)
+    traced = min(batch, 2)
+    x = np.zeros((traced, c.image_size, c.image_size, c.in_channels), dtype=model.dtype)
     model.forward(x, train=False)
     cache = model.cache
-    B, D, N, Np = batch, c.dim, c.num_tokens, c.num_patches
+    B, D, N, Np = traced, c.dim, c.num_tokens, c.num_patches
     rows = [TraceRow("input", tuple(x.shape), 0, "images (B, H, W, C)")]
     patches = _shape(cache.patch_embed, "x") or (B, Np, c.patch_dim)
     rows.append(TraceRow("patchify", patches, 0,
@@ -89,7 +95,7 @@ def shape_trace(model, batch: int = 1) -> list[TraceRow]:
     rows.append(TraceRow("pool", pooled, 0, "token 0 ([CLS])" if c.pool == "cls" else "mean of the patch tokens"))
     rows.append(TraceRow("head", _linear_out(cache.head) or (B, c.num_classes),
                          _count(model, "head.weight", "head.bias"), "logits"))
-    return rows
+    return [replace(r, shape=(batch, *r.shape[1:])) if r.shape else r for r in rows]
 
 
 def format_trace(rows: list[TraceRow]) -> str:

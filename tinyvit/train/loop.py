@@ -37,6 +37,8 @@ class TrainingDiverged(TinyViTError):
 def check_output_dir(out_dir: str | Path) -> Path:
     """Create out_dir if needed and make sure we can write files in it (one-line error if not)."""
     out = Path(out_dir).expanduser()
+    if out.exists() and not out.is_dir():
+        raise TinyViTError(f"output directory {out} is a file, not a folder.")
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / f".tinyvit-write-test-{os.getpid()}"
@@ -66,6 +68,9 @@ class Trainer:
         check_dataset_fits(dataset, model.config)
         if len(dataset.x_train) == 0:
             raise TinyViTError(f"dataset '{dataset.name}' has no training images.")
+        if len(dataset.x_test) == 0:   # the run is judged, and its best checkpoint chosen, on the test split
+            raise TinyViTError(f"dataset '{dataset.name}' has no test images: the trainer evaluates on them "
+                               "(and keeps the best epoch's model), so give it at least one.")
         self.model, self.dataset, self.train, self.data = model, dataset, train, data or DataSpec(dataset.name)
         self.out_dir = check_output_dir(out_dir) if out_dir is not None else None
         self.progress, self.log = progress, log

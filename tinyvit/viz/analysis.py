@@ -4,6 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinyvit.errors import TinyViTError
+
+
+def _check_tokens(what: str, count: int, grid: int, cls_allowed: bool = True) -> None:
+    """count tokens must be the grid x grid patches (and, if allowed, a [CLS] token)."""
+    fits = (grid * grid, grid * grid + 1) if cls_allowed else (grid * grid,)
+    if count not in fits:
+        raise TinyViTError(f"{what} has {count} tokens, but a {grid}x{grid} grid of patches has {grid * grid}"
+                           + (" (or one more with [CLS])." if cls_allowed else "."))
+
 
 def position_similarity(table: np.ndarray, grid: int) -> np.ndarray:
     """Cosine similarity of every patch's position embedding with every other: (g, g, g, g).
@@ -12,6 +22,9 @@ def position_similarity(table: np.ndarray, grid: int) -> np.ndarray:
     Entry [r, c] is a g x g map of how similar position (r, c) is to each position:
     a trained 1-D table shows rows and columns, as in Fig. 7 (centre).
     """
+    if np.ndim(table) != 2:
+        raise TinyViTError(f"position_similarity needs an (N, D) table, got shape {np.shape(table)}.")
+    _check_tokens("the position table", len(table), grid)
     patches = table[-grid * grid:]                                           # (g*g, D)
     unit = patches / np.maximum(np.linalg.norm(patches, axis=1, keepdims=True), 1e-12)
     return (unit @ unit.T).reshape(grid, grid, grid, grid)
@@ -24,6 +37,9 @@ def mean_attention_distance(att: np.ndarray, grid: int, patch_size: int, has_cls
     attention it pays there (Fig. 7, right). [CLS] is left out, and the patch-to-patch
     weights are renormalised to sum to one. Small = local, like a convolution; large = global.
     """
+    if np.ndim(att) != 4 or att.shape[-1] != att.shape[-2]:
+        raise TinyViTError(f"mean_attention_distance needs attention maps (B, H, N, N), got shape {np.shape(att)}.")
+    _check_tokens("the attention map", att.shape[-1] - has_cls, grid, cls_allowed=False)
     if has_cls:
         att = att[:, :, 1:, 1:]                                             # (B, H, g*g, g*g)
     att = att / att.sum(axis=-1, keepdims=True)
@@ -39,6 +55,12 @@ def attention_rollout(att_maps: list[np.ndarray]) -> np.ndarray:
     for by adding the identity (half and half), rows are renormalised, and the layers are
     multiplied together: entry [b, i, j] says how much of token j reaches token i at the top.
     """
+    if isinstance(att_maps, np.ndarray) or not att_maps:
+        raise TinyViTError("attention_rollout needs a non-empty list of attention maps (B, H, N, N), one per "
+                           "block, as model.attention_maps() returns.")
+    shapes = {np.shape(att) for att in att_maps}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 4:
+        raise TinyViTError(f"attention_rollout needs maps of one shape (B, H, N, N), got {sorted(shapes)}.")
     B, _, N, _ = att_maps[0].shape
     rollout = np.broadcast_to(np.eye(N), (B, N, N))
     for att in att_maps:
@@ -55,6 +77,11 @@ def patch_filter_components(weight: np.ndarray, patch_size: int, channels: int,
     `weight` is (P*P*C, D): column d is the filter of output channel d. Fig. 7 (left) shows
     that the top components look like plausible basis functions for a patch's structure.
     """
+    if np.ndim(weight) != 2 or weight.shape[0] != patch_size * patch_size * channels:
+        raise TinyViTError(f"patch_filter_components needs a (P*P*C, D) = ({patch_size * patch_size * channels}, D) "
+                           f"weight, got shape {np.shape(weight)}.")
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise TinyViTError(f"patch_filter_components: count must be a positive whole number, got {count!r}.")
     w = weight - weight.mean(axis=1, keepdims=True)                         # centre over the D filters
     u, _, _ = np.linalg.svd(w, full_matrices=False)                         # columns: components
     count = min(count, u.shape[1])

@@ -10,12 +10,16 @@ matplotlib.use("Agg")  # draw to files: the lessons run headless and on any mach
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from tinyvit.errors import TinyViTError  # noqa: E402
+
 
 def save(fig, path: str | Path) -> Path:
-    """Save a figure as PNG, creating the folder, and close it."""
+    """Save a figure as PNG, creating the folder, and close it; returns the path written."""
     path = Path(path)
+    if path.suffix.lower() != ".png":   # 'fig' or 'fig.v1': the file written is always a PNG, and named so
+        path = path.with_name(path.name + ".png")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    fig.savefig(path, dpi=110, bbox_inches="tight", format="png")
     plt.close(fig)
     print(f"saved {path}")
     return path
@@ -32,6 +36,8 @@ def image_grid(images: np.ndarray, titles: list[str] | None, path: str | Path, c
                title: str = "", cmap: str = "gray") -> Path:
     """A grid of small images (K, H, W, C), each scaled on its own."""
     k = len(images)
+    if titles is not None and len(titles) != k:
+        raise TinyViTError(f"image_grid: {k} images but {len(titles)} titles.")
     rows = (k + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.4 * rows + 0.4), squeeze=False)
     for i, ax in enumerate(axes.flat):
@@ -82,6 +88,9 @@ def line_plot(xs, series: dict[str, list], path: str | Path, xlabel: str, ylabel
 def patch_grid_figure(image: np.ndarray, patch_size: int, path: str | Path, title: str = "") -> Path:
     """The image with its patch grid drawn on it, and the patches laid out in raster order."""
     H, W = image.shape[:2]
+    if H != W or H % patch_size:
+        raise TinyViTError(f"patch_grid_figure: a {H}x{W} image does not cut into a square grid of "
+                           f"{patch_size}x{patch_size} patches.")
     g = H // patch_size
     fig = plt.figure(figsize=(9, 4.2))
     shown = to_displayable(image)  # scale once, so every patch keeps the image's brightness
@@ -107,6 +116,8 @@ def patch_grid_figure(image: np.ndarray, patch_size: int, path: str | Path, titl
 def bar_plot(labels: list[str], values: list[float], path: str | Path, ylabel: str, title: str = "",
              reference: float | None = None, reference_label: str = "") -> Path:
     """One bar per label, its value written on top; an optional dashed reference line (e.g. chance)."""
+    if len(labels) != len(values):
+        raise TinyViTError(f"bar_plot: {len(labels)} labels but {len(values)} values.")
     fig, ax = plt.subplots(figsize=(1.1 * len(labels) + 2, 3.6))
     bars = ax.bar(labels, values, color="tab:blue")
     for bar, v in zip(bars, values, strict=True):
