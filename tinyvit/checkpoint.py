@@ -85,10 +85,10 @@ def save_checkpoint(path: str | Path, model, meta: dict | None = None, optimizer
     either the old checkpoint or the new one, never half a file.
     """
     path = Path(path)
-    if not (hasattr(model, "params") and hasattr(model, "config")):
+    if not all(hasattr(model, name) for name in ("params", "param_shapes", "config")):
         raise TinyViTError(f"cannot save {path}: save_checkpoint needs a ViT, got {type(model).__name__}.")
     # Refuse here what load_checkpoint would refuse later: a file that cannot be loaded is lost work.
-    problem = _params_problem(model.params, model.config)
+    problem = _params_problem(model.params, model.param_shapes)
     if problem:
         raise TinyViTError(f"cannot save {path}: model.params {problem}.")
     meta = {} if meta is None else meta
@@ -203,8 +203,10 @@ def load_checkpoint(path: str | Path, config: ViTConfig | None = None, backend: 
     if config is not None:
         check_same_config(ckpt_config, config, path)
 
+    from tinyvit.model import ViT
+
     params = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
-    problem = _params_problem(params, ckpt_config)
+    problem = _params_problem(params, ViT(ckpt_config).param_shapes)
     if problem:
         raise TinyViTError(f"checkpoint {path} does not match its model config: {problem}; the file is "
                            "damaged or from another program.")
@@ -234,11 +236,8 @@ def check_same_config(ckpt_config: ViTConfig, config: ViTConfig, path: str | Pat
                            f"{', '.join(diffs)}).")
 
 
-def _params_problem(params: dict, config: ViTConfig) -> str | None:
-    """What is wrong with `params` for a ViT of this config (names, shapes, float values), or None."""
-    from tinyvit.model import ViT
-
-    expected = ViT(config).param_shapes
+def _params_problem(params: dict, expected: dict[str, tuple]) -> str | None:
+    """What is wrong with `params` against the expected {name: shape} (names, shapes, float values), or None."""
     missing = sorted(set(expected) - set(params))
     extra = sorted(set(params) - set(expected))
     if missing or extra:

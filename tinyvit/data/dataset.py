@@ -49,10 +49,12 @@ class Dataset:
             )
         if len(x) != len(y):
             raise TinyViTError(f"dataset '{self.name}': {len(x)} {split} images but {len(y)} {split} labels")
-        finite = np.isfinite(x).all(axis=(1, 2, 3))
-        if not finite.all():   # one NaN pixel would make every loss NaN and look like a bad learning rate
+        # One NaN pixel would make every loss NaN and look like a bad learning rate. A sum carries
+        # any NaN or inf through, without a boolean copy of the whole split.
+        if not np.isfinite(x.sum(dtype=np.float64)):
+            first = int(np.argmin(np.isfinite(x).all(axis=(1, 2, 3))))
             raise TinyViTError(f"dataset '{self.name}': x_{split} holds NaN or inf values (first in image "
-                               f"{int(np.argmin(finite))}); images must be finite numbers in [0, 1]")
+                               f"{first}); images must be finite numbers in [0, 1]")
         if len(y) and (y.min() < 0 or y.max() >= self.num_classes):
             raise TinyViTError(
                 f"dataset '{self.name}': {split} labels must be in 0..{self.num_classes - 1} "
