@@ -8,10 +8,12 @@ kernel that tinyvit.kernels provides, so a model never needs to know which one i
 from __future__ import annotations
 
 import functools
+import os
 import warnings
 from types import SimpleNamespace
 
 from tinyvit import ops as reference
+from tinyvit.errors import TinyViTError
 from tinyvit.memory import keep_freed_memory
 
 # The operations a backend may replace. The rest (patchify, dropout, pooling, ...) only
@@ -33,7 +35,20 @@ def numba_available() -> bool:
         import numba  # noqa: F401
     except ImportError:
         return False
+    except ValueError as err:   # numba checks its environment variables as it imports
+        threads = os.environ.get("NUMBA_NUM_THREADS")
+        if threads is not None:
+            raise TinyViTError(f"NUMBA_NUM_THREADS={threads!r}: Numba needs a thread count of at least 1 "
+                               "(unset it to use every core).") from None
+        raise TinyViTError(f"Numba would not start: {err}") from None
     return True
+
+
+def jit_disabled() -> bool:
+    """True under NUMBA_DISABLE_JIT=1, when every Numba kernel runs as plain Python."""
+    from numba.core import config
+
+    return bool(config.DISABLE_JIT)
 
 
 def default_backend() -> str:
@@ -55,6 +70,10 @@ def get_ops(name: str) -> SimpleNamespace:
         from tinyvit.kernels import KERNELS
 
         table.update(KERNELS)
+        if jit_disabled():
+            warnings.warn("NUMBA_DISABLE_JIT=1: the numba backend runs its kernels as plain Python, for "
+                          "stepping through in a debugger; a training step takes minutes. For speed without "
+                          "the JIT use backend='numpy' (the CLI's --backend numpy).", stacklevel=2)
     elif name != "numpy":
         raise ValueError(f"unknown backend {name!r}: use 'numpy' or 'numba'.")
     return SimpleNamespace(name=name, **table)

@@ -27,6 +27,8 @@ import time
 
 import numpy as np
 
+from tinyvit.cli import nonneg_float, positive_int
+
 BATCH = 128
 CONFIGS = {
     "digits": dict(image_size=8, patch_size=2, in_channels=1, dim=64, depth=4, heads=4, mlp_dim=128),
@@ -307,13 +309,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tinyvit.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--configs", default=None, help="comma-separated: " + ", ".join(CONFIGS))
     parser.add_argument("--backends", default="numpy,numba,torch", help="comma-separated: numpy, numba, torch")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=7, help="timed steps per measurement (at least 5)")
-    parser.add_argument("--min-seconds", type=float, default=1.0,
+    parser.add_argument("--threads", type=positive_int, default=2)
+    parser.add_argument("--steps", type=positive_int, default=7, help="timed steps per measurement (at least 5)")
+    parser.add_argument("--min-seconds", type=nonneg_float, default=1.0,
                         help="time more steps than --steps until a measurement lasts this long "
                              f"(at most {MAX_STEPS} steps): short steps get as many as they need")
     parser.add_argument("--quick", action="store_true", help="digits only, 1 warm-up step, no compile timing")
-    parser.add_argument("--rounds", type=int, default=1,
+    parser.add_argument("--rounds", type=positive_int, default=1,
                         help="run every measurement this many times, interleaved (the backends' order "
                              "alternating), and pool the steps: a burst of load from other machines then hits "
                              "every backend alike; a ratio between backends is the median of the per-round ratios")
@@ -334,7 +336,11 @@ def main(argv: list[str] | None = None) -> int:
         backends.remove("torch")
     env = _env(args.threads)
 
-    rounds = max(args.rounds, 1)
+    rounds = args.rounds
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if cores and args.threads > cores:
+        print(f"warning: --threads {args.threads} is more than the {cores} cores this process may use: the "
+              "threads take turns on them and every figure comes out low.\n")
     print(f"tinyvit benchmark: batch {BATCH}, float32, {args.threads} thread(s); each measurement: "
           f"{rounds} round(s) of at least {steps} steps and {args.min_seconds:g} s, each after {warmup} "
           f"warm-up; the median of all their steps (min-max); a ratio between backends is the median of "

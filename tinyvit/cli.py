@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +44,8 @@ AUGMENT_FIELDS = ("crop_pad", "flip", "rotate", "scale", "translate")
 
 
 # =============================================================================== parser
-def _positive_int(text: str) -> int:
+# Argument types shared with python -m tinyvit.bench: a wrong number is argparse's one-line usage error.
+def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -53,7 +55,7 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _nonneg_int(text: str) -> int:
+def nonneg_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -63,19 +65,29 @@ def _nonneg_int(text: str) -> int:
     return value
 
 
+def nonneg_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
+    return value
+
+
 def _add_model_flags(p: argparse.ArgumentParser) -> None:
     from tinyvit.config import BACKENDS, DTYPES, GELUS, PLACEMENTS, POOLS, POS_EMBEDS
 
     g = p.add_argument_group("model (each overrides the preset)")
-    g.add_argument("--image-size", type=_positive_int, metavar="PX",
+    g.add_argument("--image-size", type=positive_int, metavar="PX",
                    help="input side in pixels; images are resized to it (digits: 16)")
-    g.add_argument("--patch-size", type=_positive_int, metavar="PX", help="patch side in pixels (digits: 4)")
+    g.add_argument("--patch-size", type=positive_int, metavar="PX", help="patch side in pixels (digits: 4)")
     g.add_argument("--channels", type=int, choices=(1, 3), help="1 = grayscale, 3 = RGB (folder preset only; "
                    "the others are fixed by the data)")
-    g.add_argument("--dim", type=_positive_int, help="token width D (digits: 64)")
-    g.add_argument("--depth", type=_positive_int, help="number of Transformer blocks (digits: 4)")
-    g.add_argument("--heads", type=_positive_int, help="attention heads per block; must divide --dim (digits: 4)")
-    g.add_argument("--mlp-dim", type=_positive_int, help="hidden width of each block's MLP (digits: 128)")
+    g.add_argument("--dim", type=positive_int, help="token width D (digits: 64)")
+    g.add_argument("--depth", type=positive_int, help="number of Transformer blocks (digits: 4)")
+    g.add_argument("--heads", type=positive_int, help="attention heads per block; must divide --dim (digits: 4)")
+    g.add_argument("--mlp-dim", type=positive_int, help="hidden width of each block's MLP (digits: 128)")
     g.add_argument("--pool", choices=POOLS, help="summarise the image by the [CLS] token or the mean of the "
                    "patch tokens (gap) (digits: cls)")
     g.add_argument("--pos-embed", choices=POS_EMBEDS, help="position embedding; 'none' makes the patches an "
@@ -93,7 +105,7 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
 
 def _add_runtime_flags(p: argparse.ArgumentParser, progress: bool = False) -> None:
     g = p.add_argument_group("runtime")
-    g.add_argument("--threads", type=_nonneg_int, default=DEFAULT_THREADS,
+    g.add_argument("--threads", type=nonneg_int, default=DEFAULT_THREADS,
                    help="BLAS/Numba threads (default: 0, the libraries' own choice: every core)")
     if progress:
         g.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
@@ -128,22 +140,22 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", metavar="DIR", help="output folder (default: runs/PRESET, or runs/PRESET-2, -3, "
                    "... if it holds a run; with --resume, the checkpoint's folder); a folder that holds a run "
                    "is never written over")
-    g.add_argument("--epochs", type=_positive_int, help="epochs to train (digits: 240; with --resume, a larger "
+    g.add_argument("--epochs", type=positive_int, help="epochs to train (digits: 240; with --resume, a larger "
                    "value extends the run)")
-    g.add_argument("--seed", type=_nonneg_int, default=0, help="seeds the weights, the batch order, the "
+    g.add_argument("--seed", type=nonneg_int, default=0, help="seeds the weights, the batch order, the "
                    "augmentation and (unless --data-seed) the data split (default: 0)")
-    g.add_argument("--data-seed", type=_nonneg_int, help="seed of the train/test split (digits) or of the "
+    g.add_argument("--data-seed", type=nonneg_int, help="seed of the train/test split (digits) or of the "
                    "generated images (shapes, layout) (default: --seed)")
-    g.add_argument("--n-train", type=_positive_int, help="training images to generate (shapes, layout: 8000)")
-    g.add_argument("--n-test", type=_positive_int, help="test images to generate (shapes, layout: 2000)")
+    g.add_argument("--n-train", type=positive_int, help="training images to generate (shapes, layout: 8000)")
+    g.add_argument("--n-test", type=positive_int, help="test images to generate (shapes, layout: 2000)")
     g.add_argument("--quick", action="store_true", help="a short run of the preset for a lesson "
                    "(digits: 60 epochs, about a minute)")
     g.add_argument("--resume", nargs="?", const="", metavar="CHECKPOINT",
                    help="continue a run exactly where it stopped, from CHECKPOINT (default: OUT/last.npz); "
                         "the recipe comes from the checkpoint")
-    g.add_argument("--stop-after", type=_positive_int, metavar="EPOCH", help="stop after this epoch (the "
+    g.add_argument("--stop-after", type=positive_int, metavar="EPOCH", help="stop after this epoch (the "
                    "schedule still plans for --epochs), e.g. to resume later")
-    g.add_argument("--eval-every", type=_positive_int, metavar="N", help="evaluate on the test split every N "
+    g.add_argument("--eval-every", type=positive_int, metavar="N", help="evaluate on the test split every N "
                    "epochs and at the end (digits: 2, others: 1); other epochs log test_acc null")
     _add_model_flags(t)
     g = t.add_argument_group("optimisation (each overrides the preset)")
@@ -153,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(digits: 0.05)")
     g.add_argument("--beta1", type=float, help="AdamW beta1 (default: 0.9)")
     g.add_argument("--beta2", type=float, help="AdamW beta2 (default: 0.999)")
-    g.add_argument("--batch-size", type=_positive_int, help="images per step (digits: 64)")
+    g.add_argument("--batch-size", type=positive_int, help="images per step (digits: 64)")
     g.add_argument("--warmup", type=float, metavar="EPOCHS", help="linear warmup length in epochs, then cosine "
                    "decay (digits: 5)")
     g.add_argument("--label-smoothing", type=float, help="label smoothing of the cross-entropy (digits: 0.1)")
@@ -163,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--rotate", type=float, metavar="DEG", help="random rotation by up to +-DEG degrees "
                    "(digits: 10)")
     g.add_argument("--scale", type=float, metavar="S", help="random zoom in [1-S, 1+S] (digits: 0.1)")
-    g.add_argument("--crop-pad", type=_nonneg_int, metavar="PX", help="zero-pad by PX then random-crop back "
+    g.add_argument("--crop-pad", type=nonneg_int, metavar="PX", help="zero-pad by PX then random-crop back "
                    "(cifar10: 4)")
     g.add_argument("--flip", action=argparse.BooleanOptionalAction, help="random left-right mirroring "
                    "(off for digits and layout, where it changes the label)")
@@ -180,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data-dir", metavar="DIR", help="dataset folder (default: the one recorded in the checkpoint)")
     e.add_argument("--download", action="store_true", help="fetch the dataset first (mnist, fashion, cifar10)")
     e.add_argument("--split", choices=("test", "train"), default="test", help="which split (default: test)")
-    e.add_argument("--batch-size", type=_positive_int, default=500, help="images per forward pass (default: 500)")
+    e.add_argument("--batch-size", type=positive_int, default=500, help="images per forward pass (default: 500)")
     e.add_argument("--confusion", action="store_true", help="also print the confusion matrix")
     e.add_argument("--backend", choices=("numpy", "numba"), help="run on this backend (default: the recorded one)")
     _add_runtime_flags(e)
@@ -193,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "and normalised exactly as in training.")
     pr.add_argument("images", nargs="+", metavar="IMAGE", help="image files (png, jpg, bmp, gif, webp, tiff)")
     pr.add_argument("--checkpoint", required=True, metavar="FILE", help="a .npz written by 'tinyvit train'")
-    pr.add_argument("--top-k", type=_positive_int, default=3, metavar="K", help="classes to show per image "
+    pr.add_argument("--top-k", type=positive_int, default=3, metavar="K", help="classes to show per image "
                     "(default: 3)")
     pr.add_argument("--invert", action="store_true", help="invert the pixel values first (dark strokes on a light "
                     "background, e.g. a digit drawn in a paint program, become light on dark like the digits data)")
@@ -208,8 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "pass. The model comes from --checkpoint, or from --preset and the model flags.")
     i.add_argument("--preset", help=f"model of this preset ({presets}) (default: digits)")
     i.add_argument("--checkpoint", metavar="FILE", help="describe the model stored in this checkpoint instead")
-    i.add_argument("--num-classes", type=_positive_int, help="output classes (default: the preset's)")
-    i.add_argument("--batch-size", type=_positive_int, default=1, help="batch size B of the shape trace (default: 1)")
+    i.add_argument("--num-classes", type=positive_int, help="output classes (default: the preset's)")
+    i.add_argument("--batch-size", type=positive_int, default=1, help="batch size B of the shape trace (default: 1)")
     _add_model_flags(i)
     i.set_defaults(func=cmd_info)
     return parser
@@ -395,11 +407,11 @@ def _print_header(name, dataset, cfg, model, trainer) -> None:
     sys.stdout.flush()
     # Recipes that run but not as the flags suggest (train/loop.py, lr_at): say so, once.
     if t.warmup_epochs >= t.epochs:
-        print(f"tinyvit: warning: the warmup ({_epochs(t.warmup_epochs)}) is not shorter than the run "
-              f"({_epochs(t.epochs)}): the learning rate never reaches {t.lr:g}; lower --warmup.", file=sys.stderr)
+        _warn(f"the warmup ({_epochs(t.warmup_epochs)}) is not shorter than the run ({_epochs(t.epochs)}): "
+              f"the learning rate never reaches {t.lr:g}; lower --warmup.")
     if t.min_lr > t.lr:
-        print(f"tinyvit: warning: --min-lr {t.min_lr:g} is above --lr {t.lr:g}: the learning rate stays at "
-              f"{t.lr:g} after the warmup instead of decaying.", file=sys.stderr)
+        _warn(f"--min-lr {t.min_lr:g} is above --lr {t.lr:g}: the learning rate stays at {t.lr:g} after the "
+              "warmup instead of decaying.")
 
 
 def _run(trainer, args) -> int:
@@ -558,7 +570,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return args.func(args)
     except TinyViTError as err:
         _error(str(err))
     except KeyboardInterrupt:
@@ -583,6 +597,16 @@ def main(argv: list[str] | None = None) -> int:
 def _error(message: str) -> None:
     one_line = " ".join(message.split())
     print(f"tinyvit: error: {one_line}", file=sys.stderr)
+
+
+def _warn(message: str) -> None:
+    one_line = " ".join(message.split())
+    print(f"tinyvit: warning: {one_line}", file=sys.stderr)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Library warnings (warnings.warn) on the command line: one line, like the errors."""
+    _warn(str(message))
 
 
 if __name__ == "__main__":

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import numbers
+import warnings
 from collections.abc import Callable, Iterable
 
 import numpy as np
+
+from tinyvit.errors import TinyViTError
 
 TINY = 1e-300
 
@@ -16,6 +20,8 @@ def rel_error(a: np.ndarray, b: np.ndarray) -> float:
     entries whose true gradient is zero, where finite differences only see round-off.
     """
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise TinyViTError(f"rel_error compares two arrays of one shape, got {a.shape} and {b.shape}.")
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(a) + np.linalg.norm(b), TINY))
 
 
@@ -25,14 +31,18 @@ def numerical_gradient(f: Callable[[], float], x: np.ndarray, h: float = 1e-5,
 
     x is perturbed in place, one entry at a time, and restored. With `indices` only those
     entries are computed (the others stay 0), which keeps checks of big tensors cheap.
+    x must be float64: in float32 a nudge of 1e-5 is mostly round-off, in integers it is lost.
     """
+    _check_float64(x, "numerical_gradient's x")
+    if not _is_real(h) or not 0 < h < np.inf:
+        raise TinyViTError(f"numerical_gradient's step h must be a positive number, got {h!r}.")
     grad = np.zeros_like(x, dtype=np.float64)
     for idx in (np.ndindex(x.shape) if indices is None else indices):
         old = x[idx]
         x[idx] = old + h
-        f_plus = f()
+        f_plus = _scalar(f())
         x[idx] = old - h
-        f_minus = f()
+        f_minus = _scalar(f())
         x[idx] = old
         grad[idx] = (f_plus - f_minus) / (2 * h)
     return grad
@@ -40,6 +50,8 @@ def numerical_gradient(f: Callable[[], float], x: np.ndarray, h: float = 1e-5,
 
 def sample_indices(shape: tuple, count: int, rng: np.random.Generator) -> list[tuple]:
     """Up to `count` distinct random entries of an array of this shape (all of them if fewer)."""
+    if not _is_int(count) or count < 1:
+        raise TinyViTError(f"the number of entries to check must be a whole number >= 1, got {count!r}.")
     size = int(np.prod(shape))
     flat = np.arange(size) if size <= count else rng.choice(size, count, replace=False)
     return [np.unravel_index(i, shape) for i in flat]
@@ -51,8 +63,18 @@ def check_model(model, x: np.ndarray, labels: np.ndarray, entries: int | None = 
 
     The loss is the softmax cross-entropy with label smoothing 0.1. `entries` entries of
     every parameter are compared (None: all of them); the image gradient is checked in full.
+    A parameter whose gradient is exactly zero at every checked entry proves nothing: it is
+    named in a warning (a zero-initialised head, the default, hides every gradient behind it).
     """
     from tinyvit.ops import cross_entropy_backward, cross_entropy_forward
+
+    if not all(hasattr(model, a) for a in ("params", "grads", "forward", "backward", "rng")):
+        raise TinyViTError(f"check_model checks a tinyvit ViT, got {type(model).__name__}.")
+    for name, param in model.params.items():
+        _check_float64(param, f"parameter {name}", " (build the model with ViTConfig(..., dtype='float64'))")
+    _check_float64(x, "the images")
+    if entries is not None:
+        sample_indices((1,), entries, np.random.default_rng(0))   # the same check of `entries`
 
     rng = np.random.default_rng(seed)
     state = model.rng.bit_generator.state  # replay the same dropout masks in every forward
@@ -65,12 +87,43 @@ def check_model(model, x: np.ndarray, labels: np.ndarray, entries: int | None = 
     model.rng.bit_generator.state = state
     _, ce = cross_entropy_forward(model.forward(x, train=True), labels, 0.1)
     dx = model.backward(cross_entropy_backward(1.0, ce))
-    errors = {}
+    errors, blind = {}, []
     for name, param in model.params.items():
         idx = None if entries is None else sample_indices(param.shape, entries, rng)
         numeric = numerical_gradient(loss, param, indices=idx)
         analytic = model.grads[name] if idx is None else np.array([model.grads[name][i] for i in idx])
         numeric = numeric if idx is None else np.array([numeric[i] for i in idx])
         errors[name] = rel_error(analytic, numeric)
+        if not np.any(analytic) and not np.any(numeric):
+            blind.append(name)
     errors["images"] = rel_error(dx, numerical_gradient(loss, x))
+    if blind:
+        warnings.warn(f"the gradient is exactly zero at every checked entry of {len(blind)} of {len(model.params)} "
+                      f"parameters ({', '.join(blind[:3])}{', ...' if len(blind) > 3 else ''}), so their check "
+                      "proves nothing: give the weights random values first (the default zero head hides "
+                      "every gradient behind it).", stacklevel=2)
     return errors
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _check_float64(x, what: str, hint: str = "") -> None:
+    if not isinstance(x, np.ndarray) or x.dtype != np.float64:
+        got = f"{x.dtype} array" if isinstance(x, np.ndarray) else type(x).__name__
+        got = ("an " if got[0] in "aeiou" else "a ") + got
+        raise TinyViTError(f"{what} must be a float64 NumPy array to check gradients in, got {got}{hint}: "
+                           "float32 round-off swamps a finite difference, and an integer cannot be nudged.")
+
+
+def _scalar(value) -> float:
+    """The loss f() returned, as a float: finite differences need one number per evaluation."""
+    if np.ndim(value) != 0:
+        raise TinyViTError(f"the function whose gradient is checked must return one number, "
+                           f"got an array of shape {np.shape(value)}.")
+    return float(value)
