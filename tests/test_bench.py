@@ -95,3 +95,13 @@ def test_main_pairs_the_backends_of_each_round(monkeypatch, capsys):
     row = next(line for line in out.splitlines() if line.startswith("digits") and " numba " in line)
     assert row.split()[-2:] == ["1.25x", "1.25x"]
     assert "digits      numba / torch: train 1.25 1.25 1.25 (median 1.25x)" in out
+
+
+@pytest.mark.parametrize("flag,value,message", [
+    ("--threads", "0", "expected a number >= 1, got 0"), ("--rounds", "-3", "expected a number >= 1, got -3"),
+    ("--steps", "many", "expected a whole number"), ("--min-seconds", "-1", "expected a finite number >= 0"),
+])
+def test_wrong_numbers_are_usage_errors(capsys, flag, value, message):
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main([flag, value])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err

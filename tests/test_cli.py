@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -335,3 +339,65 @@ def test_python_dash_m_entry_point():
                             capture_output=True, text=True, timeout=120, cwd=root)
     assert result.returncode == 1
     assert result.stderr.strip() == "tinyvit: error: checkpoint file not found: /no/such/file.npz"
+
+
+def _cli_process(*argv, **env):
+    root = Path(__file__).resolve().parents[1]
+    return subprocess.run([sys.executable, "-m", "tinyvit", *argv], capture_output=True, text=True, timeout=120,
+                          cwd=root, env={**os.environ, **env})
+
+
+def test_a_thread_count_numba_refuses_is_one_line():
+    result = _cli_process("info", NUMBA_NUM_THREADS="0")   # numba itself raises as it imports
+    assert result.returncode == 1
+    assert result.stderr.strip() == ("tinyvit: error: NUMBA_NUM_THREADS='0': Numba needs a thread count of at "
+                                     "least 1 (unset it to use every core).")
+
+
+def test_the_numba_backend_without_its_jit_warns_in_one_line():
+    result = _cli_process("info", "--backend", "numba", NUMBA_DISABLE_JIT="1")
+    assert result.returncode == 0
+    assert result.stderr.startswith("tinyvit: warning: NUMBA_DISABLE_JIT=1: the numba backend runs its kernels "
+                                    "as plain Python") and result.stderr.count("\n") == 1
+
+
+def test_ctrl_c_during_a_save_keeps_the_previous_checkpoint_and_says_which(tmp_path, capsys, monkeypatch):
+    from tinyvit import checkpoint
+
+    real, saves = checkpoint.atomic_write, []
+
+    @contextlib.contextmanager
+    def interrupted_second_last(path, suffix=".tmp"):
+        with real(path, suffix) as f:
+            yield f                             # the whole archive is written ...
+            saves.append(path.name)
+            if saves.count("last.npz") == 2:   # ... but Ctrl-C comes before it is renamed into place
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint, "atomic_write", interrupted_second_last)
+    out = tmp_path / "run"
+    code, _, err = run(capsys, "train", "--preset", "digits", "--epochs", "3", "--out", out, *TINY)
+    assert code == 130
+    assert err.strip().splitlines()[-1] == (f"tinyvit: interrupted; the last checkpoint is {out / 'last.npz'} "
+                                            f"(epoch 1); continue with --resume {out / 'last.npz'}")
+    assert load_checkpoint(out / "last.npz").epoch == 1
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]   # the unfinished file is removed
+
+
+def test_sigterm_stops_a_run_like_ctrl_c(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "tinyvit", "train", "--preset", "digits", "--epochs", "500",
+                             "--out", str(out), *TINY], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "last.npz").is_file() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    last_line = err.strip().splitlines()[-1]
+    assert re.fullmatch(r"tinyvit: terminated \(SIGTERM\); the last checkpoint is .*last\.npz \(epoch \d+\); "
+                        r"continue with --resume .*last\.npz", last_line), err
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]   # no temp file left behind
+    assert (out / "last.npz").stat().st_mode & 0o777 == (out / "metrics.jsonl").stat().st_mode & 0o777

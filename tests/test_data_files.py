@@ -260,6 +260,8 @@ def test_load_image_modes_and_sizes(tmp_path):
         load_image(tmp_path / "missing.png", 8)
     with pytest.raises(TinyViTError, match="is a folder, not an image file"):
         load_image(tmp_path, 8)
+    with pytest.raises(TinyViTError, match="the image path is empty"):
+        load_image("", 8)
     (tmp_path / "empty.jpg").write_bytes(b"")
     with pytest.raises(TinyViTError, match="could not read image .*empty.jpg"):
         load_image(tmp_path / "empty.jpg", 8)

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from tinyvit.atomic import atomic_write
 from tinyvit.config import ViTConfig
 from tinyvit.errors import TinyViTError
 
@@ -80,9 +80,8 @@ class Checkpoint:
 def save_checkpoint(path: str | Path, model, meta: dict | None = None, optimizer=None) -> Path:
     """Write model (+ optimizer state) and `meta` (JSON-able) to `path` atomically; return the path.
 
-    The archive is written to a temporary file in the same directory and then renamed
-    over `path` with os.replace, which is atomic: a crash or Ctrl-C mid-write leaves
-    either the old checkpoint or the new one, never half a file.
+    The archive goes through atomic_write: a crash, Ctrl-C or kill mid-write leaves either
+    the old checkpoint or the new one, never half a file.
     """
     path = Path(path)
     if not all(hasattr(model, name) for name in ("params", "param_shapes", "config")):
@@ -114,21 +113,12 @@ def save_checkpoint(path: str | Path, model, meta: dict | None = None, optimizer
     except (TypeError, ValueError) as err:
         raise TinyViTError(f"cannot save {path}: meta must hold JSON values (numbers, strings, lists, "
                            f"dicts): {err}") from None
-    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
+        with atomic_write(path) as f:
             np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        tmp = None
     except OSError as err:
         raise TinyViTError(f"cannot write checkpoint {path}: {err.strerror or err}") from None
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

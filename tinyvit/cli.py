@@ -13,7 +13,10 @@ fit) is reported as one line on stderr with a non-zero exit code, never a traceb
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -23,7 +26,8 @@ import numpy as np
 from tinyvit.errors import TinyViTError
 
 EXIT_ERROR = 1
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130   # 128 + SIGINT, as a shell reports Ctrl-C
+EXIT_TERMINATED = 143    # 128 + SIGTERM
 DEFAULT_THREADS = 0
 
 # flag name -> ViTConfig field, for the model flags shared by train and info.
@@ -414,18 +418,30 @@ def _print_header(name, dataset, cfg, model, trainer) -> None:
               "warmup instead of decaying.")
 
 
+def _last_checkpoint(trainer) -> str:
+    """Where an interrupted run can continue from. The epoch is read from the file itself: an
+    interrupt during a save leaves the previous checkpoint, one epoch behind the trainer."""
+    from tinyvit.checkpoint import load_checkpoint
+
+    last = trainer.out_dir / "last.npz" if trainer.out_dir is not None else None
+    if last is None or not last.is_file():
+        return "no checkpoint was written"
+    try:
+        epoch = f" (epoch {load_checkpoint(last).epoch})"
+    except TinyViTError:
+        epoch = ""
+    return f"the last checkpoint is {last}{epoch}; continue with --resume {last}"
+
+
 def _run(trainer, args) -> int:
     from tinyvit.train.evaluate import format_confusion
 
     start = time.perf_counter()
     try:
         summary = trainer.fit(stop_after=args.stop_after)
-    except KeyboardInterrupt:
-        last = trainer.out_dir / "last.npz" if trainer.out_dir is not None else None
-        where = (f"the last checkpoint is {last} (epoch {trainer.epoch}); continue with --resume {last}"
-                 if last is not None and last.is_file() else "no checkpoint was written")
-        print(f"tinyvit: interrupted; {where}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as stop:
+        print(f"tinyvit: {_stopped_by(stop)}; {_last_checkpoint(trainer)}", file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED
     wall = time.perf_counter() - start
     ev = trainer.last_eval
     if not summary["finished"]:
@@ -570,14 +586,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _terminate_as_interrupt():
             warnings.showwarning = _show_warning
             return args.func(args)
     except TinyViTError as err:
         _error(str(err))
-    except KeyboardInterrupt:
-        print("tinyvit: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as stop:
+        print(f"tinyvit: {_stopped_by(stop)}", file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED
     except BrokenPipeError:  # e.g. `tinyvit info | head`: the reader left; leave quietly
         import os
 
@@ -592,6 +608,31 @@ def main(argv: list[str] | None = None) -> int:
         where = f" ({err.filename})" if getattr(err, "filename", None) else ""
         _error(f"{err.strerror or err}{where}")
     return EXIT_ERROR
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, a scheduler's time limit) raised like Ctrl-C, so that it unwinds the same way:
+    a checkpoint being written is left unfinished and removed, and the resume hint is printed."""
+
+
+def _stopped_by(stop: KeyboardInterrupt) -> str:
+    return "terminated (SIGTERM)" if isinstance(stop, Terminated) else "interrupted"
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    if threading.current_thread() is not threading.main_thread():   # only the main thread may set handlers
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _error(message: str) -> None:

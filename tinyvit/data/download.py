@@ -4,12 +4,12 @@ import hashlib
 import http.client
 import os
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tinyvit.atomic import atomic_write
 from tinyvit.errors import TinyViTError
 
 DEFAULT_ROOT = Path("~/.cache/tinyvit")
@@ -68,24 +68,17 @@ def fetch(url: str, dest: Path, sha256: str) -> Path:
 
 
 def _download_and_verify(url: str, dest: Path, sha256: str) -> None:
-    """Stream url into a temporary file next to dest, check its hash, then rename it to dest."""
-    fd, tmp_name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
-    try:
-        digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response:
-            for chunk in iter(lambda: response.read(CHUNK_BYTES), b""):
-                digest.update(chunk)
-                out.write(chunk)
-        if digest.hexdigest() != sha256:
+    """Stream url into a temporary file next to dest, check its hash, then rename it to dest (atomic_write)."""
+    digest = hashlib.sha256()
+    with atomic_write(dest, suffix=".part") as out, urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response:
+        for chunk in iter(lambda: response.read(CHUNK_BYTES), b""):
+            digest.update(chunk)
+            out.write(chunk)
+        if digest.hexdigest() != sha256:   # raised inside the block: the file is never renamed into place
             raise TinyViTError(
                 f"checksum mismatch for {dest.name} downloaded from {url}: "
                 f"expected sha256 {sha256}, got {digest.hexdigest()}"
             )
-        # os.replace is atomic on one file system: readers see the old file or the new one.
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _reason(err: Exception) -> str:
