@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
 import sys
 import textwrap
@@ -15,6 +16,7 @@ from tinyvit import ViT, ViTConfig
 from tinyvit.backend import SWAPPABLE, get_ops
 from tinyvit.gradcheck import rel_error
 from tinyvit.kernels import KERNELS
+from tinyvit.kernels.jit import without_avx512
 from tinyvit.ops import cross_entropy_backward, cross_entropy_forward
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -106,6 +108,27 @@ def test_a_constant_argument_does_not_compile_a_kernel_twice(tmp_path):
     print(json.dumps({k: [str(sig) for sig in getattr(gemm, k).signatures] for k in ("_macro_kernel", "_store_edge")}))
     """, NUMBA_CACHE_DIR=str(tmp_path))         # an empty cache: a callee loaded from it lists no signatures
     assert len(result["_macro_kernel"]) == len(result["_store_edge"]) == 1, result
+
+
+def test_avx512_features_are_switched_off_and_nothing_else():
+    assert without_avx512("+avx2,+avx512f,+fma,-avx512bw,+avx512vl") == "+avx2,-avx512f,+fma,-avx512bw,-avx512vl"
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86 machine code")
+def test_the_register_tile_compiles_to_vector_fmas(tmp_path):
+    """With AVX-512, LLVM made the 6 x 16 tile of gathers and scatters: a GEMM 30-40x slower."""
+    result = _run("""
+    import json, numpy as np
+    from tinyvit.kernels import gemm
+    from numba.core import registry
+    a, b = np.ones((40, 20), np.float32), np.ones((40, 30), np.float32)
+    gemm.gemm(a, True, gemm.pack_b(b, False), np.empty((20, 30), np.float32))
+    asm = gemm._macro_kernel.inspect_asm(gemm._macro_kernel.signatures[0])
+    features = registry.cpu_target.target_context.codegen()._tm_features
+    print(json.dumps({"fma": asm.count("vfmadd231ps"), "gather": asm.count("gather") + asm.count("scatter"),
+                      "avx512": "+avx512f" in features.split(",")}))
+    """, NUMBA_CACHE_DIR=str(tmp_path))        # an empty cache: compiled here, so the assembly is there
+    assert not result["avx512"] and result["gather"] == 0 and result["fma"] >= 12, result
 
 
 def test_disable_jit_runs_the_kernels_as_plain_python():

@@ -3,14 +3,48 @@
 from __future__ import annotations
 
 import functools
+import warnings
 
 import numba
-from numba.core import config, types
+from numba.core import config, registry, types
+from numba.core.codegen import get_host_cpu_features
 
 # 'contract' lets LLVM fuse a * b + c into one FMA instruction. 'reassoc' is left out on purpose:
 # sums then run in the order the code says, which is what lets the float64 tests hold every
 # kernel to 1e-12 of its NumPy twin. Reductions are vectorised by hand instead (kernels/vec.py).
 FASTMATH = frozenset({"contract", "nsz", "arcp"})
+
+
+def compile_for_avx2_on_avx512() -> str | None:
+    """On a CPU with AVX-512, have Numba generate AVX2 code: returns the features it now uses.
+
+    The kernels are written for AVX2's 16 registers of 8 float32 (kernels/microkernel.py). Given
+    AVX-512, LLVM's SLP vectorizer turned the register tile into gathers and scatters instead of
+    12 fused multiply-adds: the GEMM ran at 2-4 GFLOP/s instead of 150 on an AMD EPYC (Zen 4).
+    Numba fixes its target features when it first compiles anything, for every function of the
+    process, so this runs as tinyvit's kernels are imported; a choice made by NUMBA_CPU_NAME or
+    NUMBA_CPU_FEATURES is left alone.
+    """
+    if config.DISABLE_JIT or config.CPU_NAME is not None or config.CPU_FEATURES is not None:
+        return None
+    features = get_host_cpu_features()
+    if "+avx512f" not in features.split(","):
+        return None
+    if "_toplevel_target_context" in vars(registry.cpu_target):   # Numba's CPU target is already set up
+        warnings.warn("Numba was in use before tinyvit's kernels were imported, so they compile for this CPU's "
+                      "AVX-512, on which they run many times slower: import tinyvit.kernels before any "
+                      "@numba.njit function.", stacklevel=3)
+        return None
+    config.CPU_FEATURES = without_avx512(features)
+    return config.CPU_FEATURES
+
+
+def without_avx512(features: str) -> str:
+    """LLVM's feature string ('+avx2,+avx512f,...') with every AVX-512 extension switched off."""
+    return ",".join("-" + f[1:] if f.startswith("+avx512") else f for f in features.split(","))
+
+
+compile_for_avx2_on_avx512()
 
 
 def kernel(fn=None, *, inline: bool = False):
