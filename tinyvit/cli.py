@@ -49,34 +49,27 @@ AUGMENT_FIELDS = ("crop_pad", "flip", "rotate", "scale", "translate")
 
 # =============================================================================== parser
 # Argument types shared with python -m tinyvit.bench: a wrong number is argparse's one-line usage error.
-def positive_int(text: str) -> int:
+def _number(text: str, cast, lowest: int, what: str):
     try:
-        value = int(text)
+        value = cast(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if not lowest <= value < float("inf"):   # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected a {'finite ' if cast is float else ''}number >= {lowest}, "
+                                         f"got {text}")
     return value
+
+
+def positive_int(text: str) -> int:
+    return _number(text, int, 1, "a whole number")
 
 
 def nonneg_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
-    return value
+    return _number(text, int, 0, "a whole number")
 
 
 def nonneg_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
-    return value
+    return _number(text, float, 0, "a number")
 
 
 def _add_model_flags(p: argparse.ArgumentParser) -> None:
