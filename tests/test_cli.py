@@ -354,6 +354,28 @@ def test_a_thread_count_numba_refuses_is_one_line():
                                      "least 1 (unset it to use every core).")
 
 
+def test_an_unknown_threading_layer_is_one_line():
+    result = _cli_process("info", "--backend", "numba", NUMBA_THREADING_LAYER="bogus")
+    assert result.returncode == 1
+    assert result.stderr.strip() == ("tinyvit: error: Numba could not start its threads (NUMBA_THREADING_LAYER="
+                                     "'bogus'): The threading layer requested 'bogus' is unknown to Numba.")
+
+
+def test_an_unreadable_thread_count_warns_in_one_line():
+    result = _cli_process("info", "--backend", "numba", NUMBA_NUM_THREADS="abc")   # Numba goes on with every core
+    assert result.returncode == 0
+    assert result.stderr == ("tinyvit: warning: Environment variable 'NUMBA_NUM_THREADS' is defined but its "
+                             "associated value 'abc' could not be parsed.\n")
+
+
+@pytest.mark.parametrize("argv", [["eval", "--checkpoint", ""], ["train", "--out", ""],
+                                  ["predict", "", "--checkpoint", "x.npz"]])
+def test_an_empty_path_is_a_usage_error(capsys, argv):   # Path("") is the current folder
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2 and "expected a path, got an empty string" in capsys.readouterr().err
+
+
 def test_the_numba_backend_without_its_jit_warns_in_one_line():
     result = _cli_process("info", "--backend", "numba", NUMBA_DISABLE_JIT="1")
     assert result.returncode == 0

@@ -34,6 +34,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
+            if self.server.truncations.get(name, 0) > 0:   # promise the whole file, send half, hang up
+                self.server.truncations[name] -= 1
+                body = body[:len(body) // 2]
+                self.close_connection = True
             self.wfile.write(body)
 
     def log_message(self, *args):  # keep the test output quiet
@@ -47,7 +51,7 @@ def server(monkeypatch):
     monkeypatch.setattr(download, "BACKOFF_SECONDS", 0.01)
     monkeypatch.setattr(download, "TIMEOUT_SECONDS", 5.0)
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.files, httpd.failures, httpd.requests = {}, {}, []
+    httpd.files, httpd.failures, httpd.requests, httpd.truncations = {}, {}, [], {}
     httpd.url = f"http://127.0.0.1:{httpd.server_port}/"
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
@@ -73,6 +77,20 @@ def test_fetch_success_then_skip_when_present(server, tmp_path):
     fetch(server.url + "a.bin", dest, sha256(server.files["a.bin"]))
     assert server.requests == ["a.bin"]  # the second call found a valid file and did not download
     assert [p.name for p in dest.parent.iterdir()] == ["a.bin"]  # no temporary files left behind
+
+
+def test_a_download_cut_short_is_retried_and_named(server, tmp_path):
+    server.files["a.bin"] = b"0123456789" * 1000
+    server.truncations["a.bin"] = 1
+    dest = tmp_path / "a.bin"
+    fetch(server.url + "a.bin", dest, sha256(server.files["a.bin"]))
+    assert dest.read_bytes() == server.files["a.bin"] and server.requests == ["a.bin", "a.bin"]
+    server.truncations["b.bin"], server.files["b.bin"] = 99, server.files["a.bin"]
+    with pytest.raises(TinyViTError, match="the connection closed 5000 bytes before the end of the file"):
+        fetch(server.url + "b.bin", tmp_path / "b.bin", sha256(server.files["b.bin"]))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.bin"]   # no partial file
+    with pytest.raises(TinyViTError, match="it is a folder"):
+        fetch(server.url + "a.bin", tmp_path, sha256(server.files["a.bin"]))
 
 
 def test_fetch_replaces_an_invalid_file(server, tmp_path):

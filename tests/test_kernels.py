@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from tinyvit import ops as ref
+from tinyvit.errors import TinyViTError
 from tinyvit.gradcheck import rel_error
 from tinyvit.kernels import KERNELS, linear
 from tinyvit.kernels.attention import _qkv_of
@@ -206,3 +207,60 @@ def test_adamw(dtype, weight_decay):
             update(p, grad, m, v, step=step, lr=1e-2, weight_decay=weight_decay)
     for t0, t1 in zip(*states, strict=True):
         _close(t0, t1, dtype)
+
+
+# ----------------------------------------------------------------------------- wrong inputs
+# A kernel indexes its arrays by the sizes the cache gives, without bounds checks: a gradient of
+# the wrong shape was read or written past its end (NaN, garbage, or a crashed process).
+def _caches(rng):
+    f32 = np.float32
+    x, w, b = _rand(rng, f32, 4, 10, 48), _rand(rng, f32, 48, 20), _rand(rng, f32, 20)
+    qkv = _rand(rng, f32, 4, 10, 24)
+    return {
+        "linear": (KERNELS["linear_backward"], KERNELS["linear_forward"](x, w, b)[1:], (4, 10, 20)),
+        "linear_gelu": (KERNELS["linear_gelu_backward"], KERNELS["linear_gelu_forward"](x, w, b)[1:], (4, 10, 20)),
+        "gelu": (KERNELS["gelu_backward"], KERNELS["gelu_forward"](x)[1:], (4, 10, 48)),
+        "layernorm": (KERNELS["layernorm_backward"], KERNELS["layernorm_forward"](x, w[:, 0], b[:1].repeat(48))[1:],
+                      (4, 10, 48)),
+        "attention": (KERNELS["attention_backward"], KERNELS["attention_forward"](qkv, 2)[1:], (4, 10, 8)),
+    }
+
+
+@pytest.mark.parametrize("op", ["linear", "linear_gelu", "gelu", "layernorm", "attention"])
+def test_a_gradient_of_the_wrong_shape_is_refused(op):
+    backward, caches, shape = _caches(np.random.default_rng(0))[op]
+    for wrong in [(1, *shape[1:]), (40, *shape[1:]), (*shape[:-1], 7)]:
+        with pytest.raises(TinyViTError, match=r"must have the shape of the forward pass's output"):
+            backward(np.ones(wrong, np.float32), *caches)
+    with pytest.raises(TinyViTError, match="float32 or float64"):
+        backward(np.ones(shape, np.int64), *caches)
+    exact = backward(np.ones(shape, np.float32), *caches)       # a float64 gradient is cast to the cache's
+    as64 = backward(np.ones(shape, np.float64), *caches)
+    for a, b in zip(exact, as64, strict=True):
+        assert (a is None and b is None) or (b.dtype == np.float32 and np.array_equal(a, b))
+
+
+@pytest.mark.parametrize("call", [
+    lambda x: KERNELS["gelu_forward"](x), lambda x: KERNELS["layernorm_forward"](x, np.ones(4), np.zeros(4)),
+    lambda x: KERNELS["linear_forward"](x, np.ones((4, 3), np.float32), None),
+    lambda x: KERNELS["attention_forward"](np.ones((2, 3, 12), x.dtype), 2),
+    lambda x: KERNELS["cross_entropy_forward"](x[0], np.zeros(3, np.int64)),
+])
+@pytest.mark.parametrize("dtype", [np.int64, np.float16, np.complex64])
+def test_kernels_take_float32_and_float64_only(call, dtype):
+    """Integers were computed in integers (GELU of [-2..2] gave zeros); float16 and complex failed in Numba."""
+    with pytest.raises(TinyViTError, match=f"must be a float32 or float64 array, got a {np.dtype(dtype)} array"):
+        call(np.ones((2, 3, 4), dtype))
+
+
+def test_adamw_refuses_state_or_gradient_of_another_shape():
+    p, g = np.zeros(100, np.float32), np.ones(100, np.float32)
+    good = np.zeros(100, np.float32)
+    for m, v, grad, message in [(np.zeros(10, np.float32), good, g, "m must be a float32 array of the parameter's"),
+                                (good, np.zeros(100, np.float64), g, "v must be a float32 array"),
+                                (good, good.copy(), np.ones(10, np.float32), "grad must have the shape")]:
+        with pytest.raises(TinyViTError, match=message):
+            KERNELS["adamw_update"](p, grad, m, v, step=1, lr=0.1)
+    p.flags.writeable = False
+    with pytest.raises(TinyViTError, match="read-only"):
+        KERNELS["adamw_update"](p, g, good, good.copy(), step=1, lr=0.1)

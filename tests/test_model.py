@@ -209,3 +209,12 @@ def test_backward_needs_a_forward_and_the_right_shape():
     model.forward(np.zeros((2, 8, 8, 2)))
     with pytest.raises(ValueError, match=r"dlogits has shape \(1, 3\), expected \(2, 3\)"):
         model.backward(np.zeros((1, 3)))
+
+
+def test_complex_dlogits_are_refused_not_cut_to_their_real_part():
+    from tinyvit import TinyViTError
+
+    model = ViT(tiny_config())
+    logits = model.forward(np.zeros((2, 8, 8, 2)))
+    with pytest.raises(TinyViTError, match="dlogits must hold real numbers, got dtype complex128"):
+        model.backward(logits + 1j)

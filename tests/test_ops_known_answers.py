@@ -172,3 +172,17 @@ def test_adamw_first_step_moves_every_weight_by_lr():
     param = np.array([2.0])
     ops.adamw_update(param, np.zeros(1), np.zeros(1), np.zeros(1), step=1, lr=0.1, eps=1e-8, weight_decay=0.5)
     np.testing.assert_allclose(param, [2.0 * (1 - 0.1 * 0.5)])  # decoupled decay alone
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda x: ops.pool_forward(x, "max"), "pool mode must be 'cls' or 'gap', got 'max'"),        # was: a mean
+    (lambda x: ops.gelu_forward(x, "foo"), "GELU approximate must be 'erf' or 'tanh', got 'foo'"),  # was: erf
+    (lambda x: ops.dropout_forward(x, 1.5, np.random.default_rng(0), True), "dropout rate must be in"),
+    (lambda x: ops.dropout_forward(x, 1.0, np.random.default_rng(0), True), r"\[0, 1\), got 1.0"),  # was: 1/0
+    (lambda x: ops.cross_entropy_forward(x[0], np.zeros(3, np.int64), 1.5), "label smoothing must be in"),
+])
+def test_settings_that_would_compute_something_else_are_refused(call, message):
+    from tinyvit import TinyViTError
+
+    with pytest.raises(TinyViTError, match=message):
+        call(np.ones((2, 3, 4)))

@@ -167,3 +167,21 @@ def test_eval_every_logs_null_and_always_evaluates_the_last_epoch(digits, tmp_pa
     trainer.fit()
     lines = [json.loads(s) for s in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["test_acc"] is None for r in lines] == [True, False, False]
+
+
+def test_trainer_and_evaluate_refuse_what_they_cannot_use(digits):
+    from tinyvit.train.evaluate import evaluate, predict_logits
+
+    model, data = tiny_model(), small(digits, 20, 10)
+    with pytest.raises(TinyViTError, match="Trainer's train must be a TrainConfig, got dict"):
+        Trainer(model, data, {"epochs": 1})
+    with pytest.raises(TinyViTError, match="Trainer trains a tinyvit ViT, got ViTConfig"):
+        Trainer(model.config, data, TrainConfig(epochs=1))
+    with pytest.raises(TinyViTError, match="the output folder is empty"):
+        Trainer(model, data, TrainConfig(epochs=1), out_dir="")
+    x = data.x_test.astype(np.float32)
+    for batch_size in (0, -1, 2.5):   # -1 used to report accuracy 0 on no batches at all
+        with pytest.raises(TinyViTError, match=f"batch_size must be a whole number >= 1, got {batch_size}"):
+            evaluate(model, x, data.y_test, batch_size=batch_size)
+        with pytest.raises(TinyViTError, match="batch_size must be a whole number"):
+            predict_logits(model, x, batch_size=batch_size)

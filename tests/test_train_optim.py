@@ -76,6 +76,30 @@ def test_adamw_state_round_trip_and_checks(rng):
         other.load_state_dict({"t": 1, "m": {"a.weight": np.zeros(3)}, "v": {"a.weight": np.zeros(3)}})
     with pytest.raises(TinyViTError, match="betas"):
         AdamW(params, beta1=1.0)
+    with pytest.raises(TinyViTError, match=r"optimizer state has no 't'"):
+        other.load_state_dict({"m": opt.m, "v": opt.v})
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"weight_decay": float("nan")}, "weight decay must be a finite number >= 0, got nan"),
+    ({"eps": -1e-8}, "eps must be a finite number > 0"),
+])
+def test_adamw_refuses_impossible_settings(kwargs, message):
+    with pytest.raises(TinyViTError, match=message):
+        AdamW({"a.weight": np.zeros((2, 2))}, **kwargs)
+
+
+def test_adamw_step_checks_the_gradients_and_the_rate_before_touching_anything():
+    params = {"a.weight": np.zeros((2, 2)), "a.bias": np.zeros(2)}
+    opt = AdamW(params)
+    good = {"a.weight": np.ones((2, 2)), "a.bias": np.ones(2)}
+    for grads, lr, message in [({"a.weight": np.ones((2, 2))}, 0.1, "no gradient for a.bias"),
+                               ({**good, "a.bias": np.ones(3)}, 0.1, r"a.bias must have the parameter's shape \(2,\)"),
+                               (good, float("nan"), "learning rate must be a finite number >= 0, got nan"),
+                               (good, -0.1, "got -0.1"), (good, "0.1", "got '0.1'")]:
+        with pytest.raises(TinyViTError, match=message):
+            opt.step(grads, lr=lr)
+    assert opt.t == 0 and not params["a.weight"].any()   # nothing was updated
 
 
 def test_warmup_cosine_values():

@@ -61,6 +61,12 @@ def test_wrong_inputs_are_one_line_errors(rng, tmp_path):
         attention_rollout(np.ones((1, 2, 5, 5)))
     with pytest.raises(TinyViTError, match="count must be a positive whole number, got -1"):
         patch_filter_components(rng.standard_normal((12, 8)), 2, 3, count=-1)
+    weight = rng.standard_normal((12, 8))
+    assert patch_filter_components(weight, 2, 3, count=np.int64(3)).shape == (3, 2, 2, 3)   # NumPy ints count
+    with pytest.raises(TinyViTError, match="the weight holds NaN or infinite values"):
+        patch_filter_components(np.where(weight > 1, np.nan, weight), 2, 3)
+    with pytest.raises(TinyViTError, match="has_cls must be True or False, got 2"):
+        mean_attention_distance(np.ones((1, 2, 10, 10)) / 10, grid=3, patch_size=2, has_cls=2)
     with pytest.raises(TinyViTError, match=r"\(P\*P\*C, D\) = \(12, D\) weight, got shape \(10, 8\)"):
         patch_filter_components(rng.standard_normal((10, 8)), 2, 3)
     with pytest.raises(TinyViTError, match="3 images but 2 titles"):

@@ -16,7 +16,6 @@ Layout of the archive (np.load(path) shows it; no pickle is involved):
 from __future__ import annotations
 
 import json
-import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ import numpy as np
 from tinyvit.atomic import atomic_write
 from tinyvit.config import ViTConfig
 from tinyvit.errors import TinyViTError
+from tinyvit.paths import user_path
 
 FORMAT = "tinyvit-checkpoint"
 VERSION = 1
@@ -145,8 +145,7 @@ def load_checkpoint(path: str | Path, config: ViTConfig | None = None, backend: 
     init seed may differ). backend: run the loaded model on this backend instead of the
     recorded one (a recorded 'numba' falls back to 'numpy' where Numba is missing).
     """
-    if not isinstance(path, (str, os.PathLike)):
-        raise TinyViTError(f"load_checkpoint needs a file path, got {type(path).__name__}.")
+    path = user_path(path, "checkpoint path")
     if config is not None and not isinstance(config, ViTConfig):
         raise TinyViTError(f"load_checkpoint's config must be a ViTConfig, got {type(config).__name__} "
                            "(ViTConfig.from_dict(d) builds one from a dict).")

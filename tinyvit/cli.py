@@ -72,6 +72,12 @@ def nonneg_float(text: str) -> float:
     return _number(text, float, 0, "a number")
 
 
+def path_arg(text: str) -> str:
+    if not text.strip():   # Path("") is ".", the current folder: never what was meant
+        raise argparse.ArgumentTypeError("expected a path, got an empty string")
+    return text
+
+
 def _add_model_flags(p: argparse.ArgumentParser) -> None:
     from tinyvit.config import BACKENDS, DTYPES, GELUS, PLACEMENTS, POOLS, POS_EMBEDS
 
@@ -129,12 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Presets: " + "; ".join(f"{p.name}: {p.description}" for p in PRESETS.values()))
     g = t.add_argument_group("data and run")
     g.add_argument("--preset", default="digits", help=f"recipe to start from: {presets} (default: digits)")
-    g.add_argument("--data-dir", metavar="DIR", help="dataset folder: the 4 IDX files (mnist, fashion), "
+    g.add_argument("--data-dir", type=path_arg, metavar="DIR", help="dataset folder: the 4 IDX files (mnist, fashion), "
                    "cifar-10-batches-py or its parent (cifar10), or ROOT with train/ and test/ class folders "
                    "(folder); default: $TINYVIT_DATA/NAME or ~/.cache/tinyvit/NAME")
     g.add_argument("--download", action="store_true", help="fetch MNIST, Fashion-MNIST or CIFAR-10 into "
                    "--data-dir (or the cache) first, verifying checksums")
-    g.add_argument("--out", metavar="DIR", help="output folder (default: runs/PRESET, or runs/PRESET-2, -3, "
+    g.add_argument("--out", type=path_arg, metavar="DIR",
+                   help="output folder (default: runs/PRESET, or runs/PRESET-2, -3, "
                    "... if it holds a run; with --resume, the checkpoint's folder); a folder that holds a run "
                    "is never written over")
     g.add_argument("--epochs", type=positive_int, help="epochs to train (digits: 240; with --resume, a larger "
@@ -184,9 +191,11 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="accuracy and loss of a checkpoint on a dataset split",
                        description="Evaluate a checkpoint: prints accuracy and loss (and, with --confusion, the "
                                    "confusion matrix). The dataset defaults to the one recorded in the checkpoint.")
-    e.add_argument("--checkpoint", required=True, metavar="FILE", help="a .npz written by 'tinyvit train'")
+    e.add_argument("--checkpoint", required=True, type=path_arg, metavar="FILE",
+                   help="a .npz written by 'tinyvit train'")
     e.add_argument("--preset", help=f"evaluate on this preset's dataset instead ({presets})")
-    e.add_argument("--data-dir", metavar="DIR", help="dataset folder (default: the one recorded in the checkpoint)")
+    e.add_argument("--data-dir", type=path_arg, metavar="DIR",
+                   help="dataset folder (default: the one recorded in the checkpoint)")
     e.add_argument("--download", action="store_true", help="fetch the dataset first (mnist, fashion, cifar10)")
     e.add_argument("--split", choices=("test", "train"), default="test", help="which split (default: test)")
     e.add_argument("--batch-size", type=positive_int, default=500, help="images per forward pass (default: 500)")
@@ -200,8 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Print the top-k classes of each image with their probabilities. Any size of "
                                     "RGB, RGBA or grayscale image is converted and resized to the model's input "
                                     "and normalised exactly as in training.")
-    pr.add_argument("images", nargs="+", metavar="IMAGE", help="image files (png, jpg, bmp, gif, webp, tiff)")
-    pr.add_argument("--checkpoint", required=True, metavar="FILE", help="a .npz written by 'tinyvit train'")
+    pr.add_argument("images", nargs="+", type=path_arg, metavar="IMAGE",
+                    help="image files (png, jpg, bmp, gif, webp, tiff)")
+    pr.add_argument("--checkpoint", required=True, type=path_arg, metavar="FILE",
+                    help="a .npz written by 'tinyvit train'")
     pr.add_argument("--top-k", type=positive_int, default=3, metavar="K", help="classes to show per image "
                     "(default: 3)")
     pr.add_argument("--invert", action="store_true", help="invert the pixel values first (dark strokes on a light "
@@ -216,7 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "decay), FLOPs per image, and the shape of every layer's output in one forward "
                                    "pass. The model comes from --checkpoint, or from --preset and the model flags.")
     i.add_argument("--preset", help=f"model of this preset ({presets}) (default: digits)")
-    i.add_argument("--checkpoint", metavar="FILE", help="describe the model stored in this checkpoint instead")
+    i.add_argument("--checkpoint", type=path_arg, metavar="FILE",
+                   help="describe the model stored in this checkpoint instead")
     i.add_argument("--num-classes", type=positive_int, help="output classes (default: the preset's)")
     i.add_argument("--batch-size", type=positive_int, default=1, help="batch size B of the shape trace (default: 1)")
     _add_model_flags(i)
@@ -639,8 +651,10 @@ def _warn(message: str) -> None:
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """Library warnings (warnings.warn) on the command line: one line, like the errors."""
-    _warn(str(message))
+    """Library warnings (warnings.warn) on the command line: one line, like the errors (the first line
+    only: Numba's warning about an unreadable NUMBA_NUM_THREADS goes on with a whole traceback)."""
+    lines = str(message).strip().splitlines()
+    _warn(lines[0] if lines else "")
 
 
 if __name__ == "__main__":

@@ -45,6 +45,8 @@ def fetch(url: str, dest: Path, sha256: str) -> Path:
     download never leaves a half-written file that looks valid.
     """
     dest = Path(dest)
+    if dest.is_dir():
+        raise TinyViTError(f"cannot download {url} to {dest}: it is a folder.")
     if dest.is_file() and sha256_of(dest) == sha256:
         return dest
     try:
@@ -71,9 +73,14 @@ def _download_and_verify(url: str, dest: Path, sha256: str) -> None:
     """Stream url into a temporary file next to dest, check its hash, then rename it to dest (atomic_write)."""
     digest = hashlib.sha256()
     with atomic_write(dest, suffix=".part") as out, urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response:
+        received = 0
         for chunk in iter(lambda: response.read(CHUNK_BYTES), b""):
             digest.update(chunk)
             out.write(chunk)
+            received += len(chunk)
+        expected = response.headers.get("Content-Length")
+        if expected is not None and expected.isdigit() and received < int(expected):   # the server hung up
+            raise http.client.IncompleteRead(b"", int(expected) - received)              # retried, like any drop
         if digest.hexdigest() != sha256:   # raised inside the block: the file is never renamed into place
             raise TinyViTError(
                 f"checksum mismatch for {dest.name} downloaded from {url}: "
@@ -86,5 +93,7 @@ def _reason(err: Exception) -> str:
     if isinstance(err, urllib.error.HTTPError):
         return f"HTTP error {err.code} {err.reason}"
     if isinstance(err, urllib.error.URLError):
-        return str(err.reason)
-    return str(err) or type(err).__name__
+        return " ".join(str(err.reason).split())
+    if isinstance(err, http.client.IncompleteRead):
+        return f"the connection closed {err.expected} bytes before the end of the file"
+    return " ".join(str(err).split()) or type(err).__name__

@@ -6,6 +6,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from tinyvit.errors import TinyViTError
+from tinyvit.paths import user_path
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
@@ -16,9 +17,7 @@ def load_image(path: str | Path, image_size: int | None = 32, channels: int = 3)
     Accepts RGB, RGBA, grayscale and palette images of any size; transparent pixels
     become black. image_size=None keeps the original size.
     """
-    if isinstance(path, str) and not path.strip():   # Path("") would be ".", the current folder
-        raise TinyViTError("the image path is empty")
-    path = Path(path)
+    path = user_path(path, "image path")
     if channels not in (1, 3):
         raise TinyViTError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels!r}")
     if image_size is not None and image_size < 1:

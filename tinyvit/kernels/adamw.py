@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinyvit.errors import TinyViTError
+from tinyvit.kernels.checks import check_float, check_gradient, describe
 from tinyvit.kernels.jit import kernel
 
 
@@ -30,7 +32,15 @@ def adamw_update(param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarr
                  weight_decay: float = 0.0) -> None:
     """Update param, m and v in place, as ops.adamw.adamw_update."""
     decay = 1.0 - lr * weight_decay if weight_decay else 1.0
+    check_float("adamw_update", "param", param)
+    for name, state in (("m", m), ("v", v)):   # updated in place, read and written by param's size
+        if not (isinstance(state, np.ndarray) and state.shape == param.shape and state.dtype == param.dtype):
+            raise TinyViTError(f"adamw_update: {name} must be a {param.dtype} array of the parameter's shape "
+                               f"{param.shape}, got {describe(state)}.")
     if not (param.flags.c_contiguous and m.flags.c_contiguous and v.flags.c_contiguous):
-        raise ValueError("adamw_update needs C-contiguous param, m and v (it updates them in place).")
-    flat = [t.reshape(-1) for t in (param, np.ascontiguousarray(grad, dtype=param.dtype), m, v)]
+        raise TinyViTError("adamw_update needs C-contiguous param, m and v (it updates them in place).")
+    if not param.flags.writeable:
+        raise TinyViTError("adamw_update: the parameter is read-only; it is updated in place.")
+    grad = check_gradient("adamw_update", "grad", grad, param.shape, param.dtype)
+    flat = [t.reshape(-1) for t in (param, grad, m, v)]
     _adamw(*flat, lr, beta1, beta2, eps, decay, 1.0 / (1.0 - beta1**step), 1.0 / (1.0 - beta2**step))

@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 from tinyvit.errors import TinyViTError
+from tinyvit.kernels.checks import check_float, check_gradient
 from tinyvit.kernels.intrinsics import stack_array
 from tinyvit.kernels.jit import kernel
 from tinyvit.kernels.microkernel import MR, NR, store_tile, tile_multiply, tile_multiply_rows
@@ -236,9 +237,10 @@ def _backward_images(start, stop, dout, qkv, heads, att, rel, use_rel, dqkv, dre
 def attention_forward(qkv: np.ndarray, heads: int,
                       rel_pos: np.ndarray | None = None) -> tuple[np.ndarray, AttentionCache]:
     """qkv (B, N, 3D), rel_pos (2N-1, D) or None -> out (B, N, D), as ops.attention.attention_forward."""
+    check_float("attention", "qkv", qkv)
     qkv = np.ascontiguousarray(qkv)
     B, N, D3 = qkv.shape
-    if D3 % (3 * heads):
+    if heads < 1 or D3 % (3 * heads):
         raise TinyViTError(f"attention: qkv's last axis ({D3}) must hold q, k and v of {heads} equal heads.")
     D = D3 // 3
     Dh = D // heads
@@ -285,12 +287,13 @@ def attention_backward(dout: np.ndarray, cache: AttentionCache) -> tuple[np.ndar
     q, att = cache.q, cache.att
     B, H, N, Dh = q.shape
     dt = q.dtype
+    dout = check_gradient("attention backward", "dout", dout, (B, N, H * Dh), dt)
     use_rel = cache.rel is not None
     W = 2 * N - 1
     rel = np.ascontiguousarray(cache.rel) if use_rel else np.zeros((H, W, Dh), dtype=dt)
     drel_parts = np.empty((B, H, W, Dh) if use_rel else (0, 0, 0, 0), dtype=dt)
     dqkv = np.empty((B, N, 3 * H * Dh), dtype=dt)
-    parallel_for(_backward_images, B, np.ascontiguousarray(dout, dtype=dt), _qkv_of(q, cache.k, cache.v), H,
+    parallel_for(_backward_images, B, dout, _qkv_of(q, cache.k, cache.v), H,
                  np.ascontiguousarray(att), rel, use_rel, dqkv, drel_parts,
                  work=B * (8 * N * N * H * Dh + 8 * H * N * N))  # four products per head, the softmax
     drel_pos = drel_parts.sum(axis=0).transpose(1, 0, 2).reshape(W, H * Dh) if use_rel else None

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinyvit.kernels.checks import check_float, check_gradient
 from tinyvit.kernels.gelu_math import gelu_slope, gelu_value
 from tinyvit.kernels.jit import kernel
 from tinyvit.kernels.threads import parallel_for
-from tinyvit.ops.gelu import GeluCache
+from tinyvit.ops.gelu import GeluCache, check_approximate
 
 CHUNK = 4096  # values per work item: big enough to amortise a call, small enough to balance threads
 
@@ -47,6 +48,8 @@ def _gelu_grad_chunks(start, stop, x, dy, dx, tanh_approx):
 
 def gelu_forward(x: np.ndarray, approximate: str = "erf") -> tuple[np.ndarray, GeluCache]:
     """x (...) -> y (...), as ops.gelu.gelu_forward."""
+    check_float("gelu", "x", x)
+    check_approximate(approximate)
     flat = np.ascontiguousarray(x).reshape(-1)
     y = np.empty_like(flat)
     parallel_for(_gelu_chunks, -(-flat.size // CHUNK), flat, y, approximate == "tanh", work=16 * flat.size)
@@ -56,7 +59,7 @@ def gelu_forward(x: np.ndarray, approximate: str = "erf") -> tuple[np.ndarray, G
 def gelu_backward(dy: np.ndarray, cache: GeluCache) -> np.ndarray:
     """dy (...) -> dx (...), as ops.gelu.gelu_backward."""
     x = np.ascontiguousarray(cache.x).reshape(-1)
-    dy_flat = np.ascontiguousarray(dy, dtype=x.dtype).reshape(-1)
+    dy_flat = check_gradient("gelu backward", "dy", dy, cache.x.shape, x.dtype).reshape(-1)
     dx = np.empty_like(x)
     parallel_for(_gelu_grad_chunks, -(-x.size // CHUNK), x, dy_flat, dx, cache.approximate == "tanh",
                  work=24 * x.size)

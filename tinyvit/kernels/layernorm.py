@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinyvit.errors import TinyViTError
+from tinyvit.kernels.checks import check_float, check_gradient
 from tinyvit.kernels.jit import kernel
 from tinyvit.kernels.threads import chunk_count, parallel_for
 from tinyvit.kernels.vec import lane_dot, lane_sum
@@ -55,6 +56,7 @@ def _backward_groups(start, stop, dy, x, mean, rstd, gamma, dx, dgamma_parts, db
 def layernorm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
                       eps: float = 1e-6) -> tuple[np.ndarray, LayerNormCache]:
     """x (..., D) -> y (..., D), as ops.layernorm.layernorm_forward."""
+    check_float("layernorm", "x", x)
     shape, D = x.shape, x.shape[-1]
     if gamma.shape != (D,) or beta.shape != (D,):   # the kernel would read past their ends
         raise TinyViTError(f"layernorm: x (..., {D}) needs gamma and beta of shape ({D},), "
@@ -70,8 +72,9 @@ def layernorm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
 
 def layernorm_backward(dy: np.ndarray, cache: LayerNormCache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """dy (..., D) -> dx (..., D), dgamma (D,), dbeta (D,), as ops.layernorm.layernorm_backward."""
+    dy = check_gradient("layernorm backward", "dy", dy, cache.x.shape, cache.x.dtype)
     shape, D = dy.shape, dy.shape[-1]
-    dy2 = np.ascontiguousarray(dy.reshape(-1, D))
+    dy2 = dy.reshape(-1, D)
     x = np.ascontiguousarray(cache.x.reshape(-1, D))
     mean = np.ascontiguousarray(cache.mean.reshape(-1, 1))
     rstd = np.ascontiguousarray(cache.rstd.reshape(-1, 1))

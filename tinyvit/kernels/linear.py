@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from tinyvit.errors import TinyViTError
+from tinyvit.kernels.checks import check_float, check_gradient
 from tinyvit.kernels.gelu import gelu_backward
 from tinyvit.kernels.gemm import BIAS, BIAS_GELU, PLAIN, gemm, gemm_split_k, pack_b
-from tinyvit.ops.gelu import GeluCache
+from tinyvit.ops.gelu import GeluCache, check_approximate
 from tinyvit.ops.linear import LinearCache
 
 # Which implementation ran each product, keyed by (product, IN, OUT): 'numba' or 'blas'.
@@ -34,6 +35,8 @@ def use_numba(product: str) -> bool:
 def _check_shapes(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> None:
     """The GEMM reads w and b by x's sizes: mismatched arrays would be read past their ends,
     where NumPy's matmul raises. So raise as it does."""
+    check_float("linear", "x", x)
+    check_float("linear", "w", w)
     if w.ndim != 2 or x.shape[-1] != w.shape[0] or (b is not None and b.shape != (w.shape[1],)):
         raise TinyViTError(f"linear: x (..., {x.shape[-1]}) needs w of shape ({x.shape[-1]}, OUT) and b of "
                            f"shape (OUT,), got w {w.shape} and b {None if b is None else b.shape}.")
@@ -63,8 +66,9 @@ def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> tuple[
 
 def linear_backward(dy: np.ndarray, cache: LinearCache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """dy (..., OUT) -> dx (..., IN), dw (IN, OUT), db (OUT,)."""
+    IN, OUT = cache.w.shape
+    dy = check_gradient("linear backward", "dy", dy, (*cache.x.shape[:-1], OUT), cache.x.dtype)
     x2, dy2, w = _rows(cache.x), _rows(dy), cache.w
-    IN, OUT = w.shape
     if use_numba("weight grad"):                    # dw = x^T @ dy, db = column sums of dy
         PATHS["weight grad", IN, OUT] = "numba"
         dw, db, _ = gemm_split_k(x2, dy2)
@@ -90,6 +94,7 @@ def linear_gelu_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray,
     block of rows while it is still in cache, keeping the pre-GELU values for the backward.
     """
     _check_shapes(x, w, b)
+    check_approximate(approximate)
     x2 = _rows(x)
     (R, IN), OUT = x2.shape, w.shape[1]
     if not use_numba("forward"):
@@ -113,11 +118,12 @@ def linear_gelu_backward(da: np.ndarray, lin: LinearCache,
     The GELU's backward runs inside the weight-gradient product, on each slice of da as it is
     packed (kernels/gemm.py, _pack_b_slice): da and the pre-GELU values are read once, not twice.
     """
+    da = check_gradient("linear_gelu backward", "da", da, act.x.shape, lin.x.dtype)
     if not use_numba("weight grad"):
         return linear_backward(gelu_backward(da, act), lin)
     x2, w = _rows(lin.x), lin.w
     IN, OUT = w.shape
     PATHS["weight grad", IN, OUT] = "numba"
-    dw, db, dh = gemm_split_k(x2, _rows(da).astype(x2.dtype, copy=False), gelu_pre=_rows(act.x),
+    dw, db, dh = gemm_split_k(x2, _rows(da), gelu_pre=_rows(act.x),
                               tanh_approx=act.approximate == "tanh")      # dh = da * gelu'(pre), (R, OUT)
     return _input_grad(dh, w).reshape(lin.x.shape), dw, db          # dx = dh @ w^T

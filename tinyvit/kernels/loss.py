@@ -6,8 +6,9 @@ import math
 
 import numpy as np
 
+from tinyvit.kernels.checks import check_float
 from tinyvit.kernels.jit import kernel
-from tinyvit.ops.loss import CrossEntropyCache, check_labels
+from tinyvit.ops.loss import CrossEntropyCache, check_labels, check_smoothing
 
 
 @kernel
@@ -37,8 +38,10 @@ def _cross_entropy(logits, labels, smoothing, probs, target):
 def cross_entropy_forward(logits: np.ndarray, labels: np.ndarray,
                           smoothing: float = 0.0) -> tuple[float, CrossEntropyCache]:
     """logits (B, K), labels (B,) -> mean loss, as ops.loss.cross_entropy_forward."""
+    check_float("cross_entropy", "logits", logits)
     B, K = logits.shape
     check_labels(labels, B, K)
+    check_smoothing(smoothing)
     logits = np.ascontiguousarray(logits)
     probs, target = np.empty_like(logits), np.empty_like(logits)
     loss = _cross_entropy(logits, np.asarray(labels, dtype=np.int64), float(smoothing), probs, target)

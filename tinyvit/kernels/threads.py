@@ -11,6 +11,7 @@ import numba
 import numpy as np
 from numba.core import config
 
+from tinyvit.errors import TinyViTError
 from tinyvit.kernels.intrinsics import load_acquire
 from tinyvit.kernels.jit import kernel
 
@@ -117,7 +118,12 @@ if hasattr(os, "register_at_fork"):   # POSIX only; Windows has no fork
 
 def num_threads() -> int:
     """Numba's thread count: NUMBA_NUM_THREADS, or numba.set_num_threads(), or the core count."""
-    return numba.get_num_threads()
+    try:
+        return numba.get_num_threads()
+    except ValueError as err:   # e.g. an unknown NUMBA_THREADING_LAYER: Numba starts its layer here
+        layer = os.environ.get("NUMBA_THREADING_LAYER")
+        where = f" (NUMBA_THREADING_LAYER={layer!r})" if layer else ""
+        raise TinyViTError(f"Numba could not start its threads{where}: {err}") from None
 
 
 def _chunk_count(count: int, threads: int, work: int | None) -> int:

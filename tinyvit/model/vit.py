@@ -211,6 +211,8 @@ class ViT:
         if dlogits.shape != (B, c.num_classes):
             raise TinyViTError(f"dlogits has shape {dlogits.shape}, expected {(B, c.num_classes)} "
                                "(the shape of the last forward's logits).")
+        if dlogits.dtype.kind not in "fiu":   # complex would be cut to its real part, objects fail deep inside
+            raise TinyViTError(f"dlogits must hold real numbers, got dtype {dlogits.dtype}.")
         g: dict[str, np.ndarray] = {k: np.zeros_like(v) for k, v in self.params.items()}
         dlogits = dlogits.astype(self.dtype, copy=False)
         dpooled, g["head.weight"], g["head.bias"] = ops.linear_backward(dlogits, cache.head)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tinyvit.errors import TinyViTError
+
 
 @dataclass
 class DropoutCache:
@@ -19,6 +21,8 @@ def dropout_forward(x: np.ndarray, p: float, rng: np.random.Generator,
     The mask is drawn from `rng`, so the same generator state gives the same mask.
     Scaling at training time keeps the expected value, so evaluation needs no change.
     """
+    if not 0.0 <= p < 1.0:   # p = 1 would drop everything and scale by 1 / 0
+        raise TinyViTError(f"dropout rate must be in [0, 1), got {p}.")
     if not train or p == 0.0:
         return x, DropoutCache(mask=None)
     keep = rng.random(x.shape, dtype=x.dtype) >= p

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tinyvit.errors import TinyViTError
+
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -26,12 +28,18 @@ def erf(x: np.ndarray) -> np.ndarray:
     return scipy_erf(x)
 
 
+def check_approximate(approximate: str) -> None:
+    if approximate not in ("erf", "tanh"):
+        raise TinyViTError(f"GELU approximate must be 'erf' or 'tanh', got {approximate!r}.")
+
+
 def gelu_forward(x: np.ndarray, approximate: str = "erf") -> tuple[np.ndarray, GeluCache]:
     """x (...) -> y (...): y = x * Phi(x), Phi the standard normal CDF.
 
     'erf' computes Phi exactly (PyTorch's default); 'tanh' uses the approximation
     0.5 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))) that the official JAX ViT uses.
     """
+    check_approximate(approximate)
     if approximate == "tanh":
         inner = SQRT_2_OVER_PI * (x + 0.044715 * x**3)
         y = 0.5 * x * (1.0 + np.tanh(inner))

@@ -25,6 +25,11 @@ def check_labels(labels: np.ndarray, batch: int, num_classes: int) -> None:
                            f"to {labels.max()}.")
 
 
+def check_smoothing(smoothing: float) -> None:
+    if not 0.0 <= smoothing < 1.0:   # written so that nan fails too
+        raise TinyViTError(f"label smoothing must be in [0, 1), got {smoothing}.")
+
+
 def cross_entropy_forward(logits: np.ndarray, labels: np.ndarray,
                           smoothing: float = 0.0) -> tuple[float, CrossEntropyCache]:
     """logits (B, K), labels (B,) ints in [0, K) -> mean loss (a scalar).
@@ -33,6 +38,7 @@ def cross_entropy_forward(logits: np.ndarray, labels: np.ndarray,
     """
     B, K = logits.shape
     check_labels(labels, B, K)
+    check_smoothing(smoothing)
     z = logits - logits.max(axis=1, keepdims=True)             # stable: shift before exp
     log_probs = z - np.log(np.exp(z).sum(axis=1, keepdims=True))  # (B, K) log softmax
     target = np.full((B, K), smoothing / K, dtype=logits.dtype)

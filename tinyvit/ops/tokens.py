@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tinyvit.errors import TinyViTError
+
 
 def cls_prepend_forward(x: np.ndarray, cls: np.ndarray) -> np.ndarray:
     """x (B, N, D), cls (D,) -> (B, N+1, D) with the same learned [CLS] vector first in every image."""
@@ -42,6 +44,8 @@ def pool_forward(x: np.ndarray, mode: str) -> tuple[np.ndarray, PoolCache]:
 
     With 'gap' the model has no [CLS] token, so every token is a patch token.
     """
+    if mode not in ("cls", "gap"):
+        raise TinyViTError(f"pool mode must be 'cls' or 'gap', got {mode!r}.")
     y = x[:, 0] if mode == "cls" else x.mean(axis=1)
     return y, PoolCache(mode=mode, num_tokens=x.shape[1])
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
+
+from tinyvit.errors import TinyViTError
 
 
 @dataclass
@@ -21,8 +24,14 @@ class EvalResult:
             return np.diag(self.confusion) / totals
 
 
+def check_batch_size(batch_size) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise TinyViTError(f"batch_size must be a whole number >= 1, got {batch_size!r}.")
+
+
 def predict_logits(model, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
     """Logits (N, K) of already-normalised images x (N, H, W, C), in batches, dropout off."""
+    check_batch_size(batch_size)
     out = [model.forward(x[i:i + batch_size], train=False) for i in range(0, len(x), batch_size)]
     if not out:
         return np.zeros((0, model.config.num_classes), dtype=model.dtype)
@@ -31,6 +40,7 @@ def predict_logits(model, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
 
 def evaluate(model, x: np.ndarray, y: np.ndarray, batch_size: int = 500) -> EvalResult:
     """Accuracy, loss and confusion matrix of model on normalised images x with labels y."""
+    check_batch_size(batch_size)
     K = model.config.num_classes
     confusion = np.zeros((K, K), dtype=np.int64)
     total_loss = 0.0

@@ -23,6 +23,7 @@ from tinyvit.checkpoint import Checkpoint, check_class_names, save_checkpoint
 from tinyvit.data.augment import Augment
 from tinyvit.data.batching import iterate_batches, num_batches
 from tinyvit.errors import TinyViTError
+from tinyvit.paths import user_path
 from tinyvit.train.config import DataSpec, TrainConfig
 from tinyvit.train.data import normalize_images
 from tinyvit.train.evaluate import EvalResult, evaluate
@@ -36,7 +37,7 @@ class TrainingDiverged(TinyViTError):
 
 def check_output_dir(out_dir: str | Path) -> Path:
     """Create out_dir if needed and make sure we can write files in it (one-line error if not)."""
-    out = Path(out_dir).expanduser()
+    out = user_path(out_dir, "output folder")
     if out.exists() and not out.is_dir():
         raise TinyViTError(f"output directory {out} is a file, not a folder.")
     try:
@@ -65,6 +66,11 @@ class Trainer:
 
     def __init__(self, model, dataset, train: TrainConfig, data: DataSpec | None = None,
                  out_dir: str | Path | None = None, progress: bool = True, log=print, log_every: int = 0):
+        if not all(hasattr(model, name) for name in ("params", "grads", "config", "ops")):
+            raise TinyViTError(f"Trainer trains a tinyvit ViT, got {type(model).__name__}.")
+        if not isinstance(train, TrainConfig):
+            raise TinyViTError(f"Trainer's train must be a TrainConfig, got {type(train).__name__} "
+                               "(TrainConfig(**d) builds one from a dict).")
         check_dataset_fits(dataset, model.config)
         if len(dataset.x_train) == 0:
             raise TinyViTError(f"dataset '{dataset.name}' has no training images.")

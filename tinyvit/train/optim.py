@@ -8,6 +8,8 @@ embeddings): those are kept out of the decay, as in the ViT and DeiT recipes.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from tinyvit.errors import TinyViTError
@@ -46,8 +48,10 @@ class AdamW:
                  beta2: float = 0.999, eps: float = 1e-8, update_fn=None):
         if not 0.0 <= beta1 < 1.0 or not 0.0 <= beta2 < 1.0:
             raise TinyViTError(f"AdamW betas must be in [0, 1), got beta1={beta1}, beta2={beta2}.")
-        if weight_decay < 0:
-            raise TinyViTError(f"weight decay must be >= 0, got {weight_decay}.")
+        if not 0 <= weight_decay < np.inf:   # written so that nan fails too
+            raise TinyViTError(f"weight decay must be a finite number >= 0, got {weight_decay}.")
+        if not 0 < eps < np.inf:
+            raise TinyViTError(f"AdamW eps must be a finite number > 0, got {eps}.")
         if update_fn is None:
             from tinyvit.ops import adamw_update as update_fn
         self.params = params
@@ -62,6 +66,18 @@ class AdamW:
 
     def step(self, grads: dict[str, np.ndarray], lr: float) -> None:
         """One update of every parameter with learning rate `lr`."""
+        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not 0 <= lr < np.inf:
+            raise TinyViTError(f"the learning rate must be a finite number >= 0, got {lr!r}.")
+        missing = [name for name in self.params if name not in grads]
+        if missing:
+            raise TinyViTError(f"AdamW.step: no gradient for {', '.join(missing[:3])}"
+                               f"{', ...' if len(missing) > 3 else ''}.")
+        for name, param in self.params.items():
+            grad = grads[name]
+            if not isinstance(grad, np.ndarray) or grad.shape != param.shape:
+                got = grad.shape if isinstance(grad, np.ndarray) else type(grad).__name__
+                raise TinyViTError(f"AdamW.step: the gradient of {name} must have the parameter's shape "
+                                   f"{param.shape}, got {got}.")
         self.t += 1
         for name, param in self.params.items():
             self.update_fn(param, grads[name], self.m[name], self.v[name], step=self.t, lr=lr,
@@ -75,6 +91,10 @@ class AdamW:
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what state_dict() returned; the shapes must match the parameters."""
+        missing = [key for key in ("t", "m", "v") if key not in state]
+        if missing:
+            raise TinyViTError(f"optimizer state has no {', '.join(repr(k) for k in missing)} (state_dict() "
+                               "returns 't', 'm' and 'v').")
         for key in ("m", "v"):
             saved = state[key]
             missing = sorted(set(self.params) - set(saved))

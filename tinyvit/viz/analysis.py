@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from tinyvit.errors import TinyViTError
@@ -39,6 +41,8 @@ def mean_attention_distance(att: np.ndarray, grid: int, patch_size: int, has_cls
     """
     if np.ndim(att) != 4 or att.shape[-1] != att.shape[-2]:
         raise TinyViTError(f"mean_attention_distance needs attention maps (B, H, N, N), got shape {np.shape(att)}.")
+    if not isinstance(has_cls, (bool, np.bool_)):
+        raise TinyViTError(f"mean_attention_distance: has_cls must be True or False, got {has_cls!r}.")
     _check_tokens("the attention map", att.shape[-1] - has_cls, grid, cls_allowed=False)
     if has_cls:
         att = att[:, :, 1:, 1:]                                             # (B, H, g*g, g*g)
@@ -80,8 +84,11 @@ def patch_filter_components(weight: np.ndarray, patch_size: int, channels: int,
     if np.ndim(weight) != 2 or weight.shape[0] != patch_size * patch_size * channels:
         raise TinyViTError(f"patch_filter_components needs a (P*P*C, D) = ({patch_size * patch_size * channels}, D) "
                            f"weight, got shape {np.shape(weight)}.")
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+    if isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < 1:
         raise TinyViTError(f"patch_filter_components: count must be a positive whole number, got {count!r}.")
+    if not np.isfinite(weight).all():   # the SVD would fail to converge, with a LinAlgError
+        raise TinyViTError("patch_filter_components: the weight holds NaN or infinite values.")
+    count = int(count)
     w = weight - weight.mean(axis=1, keepdims=True)                         # centre over the D filters
     u, _, _ = np.linalg.svd(w, full_matrices=False)                         # columns: components
     count = min(count, u.shape[1])
