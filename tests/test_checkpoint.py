@@ -198,7 +198,7 @@ def test_damaged_generator_state_and_wrong_arguments(tmp_path):
         ckpt.build_model()
     with pytest.raises(TinyViTError, match="param|float"):
         load_checkpoint(_rewrite(good, tmp_path / "str.npz", replace={"param/head.bias": np.array(["a"] * 3)}))
-    with pytest.raises(TinyViTError, match="needs a file path, got NoneType"):
+    with pytest.raises(TinyViTError, match="the checkpoint path must be a path, got NoneType"):
         load_checkpoint(None)
     with pytest.raises(TinyViTError, match=r"config must be a ViTConfig, got dict \(ViTConfig.from_dict"):
         load_checkpoint(good, config={"dim": 16})
