@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from tinyvit.errors import TinyViTError
+from tinyvit.errors import TinyViTError, describe
 
 TINY = 1e-300
 
@@ -115,9 +115,7 @@ def _is_real(value) -> bool:
 
 def _check_float64(x, what: str, hint: str = "") -> None:
     if not isinstance(x, np.ndarray) or x.dtype != np.float64:
-        got = f"{x.dtype} array" if isinstance(x, np.ndarray) else type(x).__name__
-        got = ("an " if got[0] in "aeiou" else "a ") + got
-        raise TinyViTError(f"{what} must be a float64 NumPy array to check gradients in, got {got}{hint}: "
+        raise TinyViTError(f"{what} must be a float64 NumPy array to check gradients in, got {describe(x)}{hint}: "
                            "float32 round-off swamps a finite difference, and an integer cannot be nudged.")
 
 

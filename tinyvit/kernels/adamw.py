@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinyvit.errors import TinyViTError
-from tinyvit.kernels.checks import check_float, check_gradient, describe
+from tinyvit.errors import TinyViTError, describe
+from tinyvit.kernels.checks import check_float, check_gradient
 from tinyvit.kernels.jit import kernel
 
 

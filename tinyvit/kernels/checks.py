@@ -11,15 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinyvit.errors import TinyViTError
+from tinyvit.errors import TinyViTError, describe
 
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def describe(a) -> str:
-    if isinstance(a, np.ndarray):
-        return f"a {a.dtype} array of shape {a.shape}"
-    return f"a {type(a).__name__}"
 
 
 def check_float(op: str, name: str, a) -> None:
