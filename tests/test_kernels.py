@@ -264,3 +264,21 @@ def test_adamw_refuses_state_or_gradient_of_another_shape():
     p.flags.writeable = False
     with pytest.raises(TinyViTError, match="read-only"):
         KERNELS["adamw_update"](p, g, good, good.copy(), step=1, lr=0.1)
+
+
+def test_the_gemm_refuses_operands_that_disagree():
+    f32 = np.float32
+    a, w = np.ones((5, 4), f32), np.ones((4, 20), f32)
+    panels, out = pack_b(w, False), np.empty((5, 20), f32)
+    for args, message in [((np.ones((5, 3), f32), False, panels, out), r"op\(a\) \(5, 3\) @ B"),
+                          ((a, True, panels, out), r"op\(a\) \(4, 5\)"),
+                          ((a, False, panels, np.empty((5, 40), f32)), "cannot fill out"),
+                          ((a, False, pack_b(w.astype(np.float64), False), out), "one dtype")]:
+        with pytest.raises(TinyViTError, match=message):
+            gemm(*args)
+    with pytest.raises(TinyViTError, match=r"bias must be \(20,\)"):
+        gemm(a, False, panels, out, linear.BIAS, bias=np.ones(3, f32))
+    with pytest.raises(TinyViTError, match="must share K and the dtype"):
+        gemm_split_k(np.ones((6, 4), f32), np.ones((5, 20), f32))
+    with pytest.raises(TinyViTError, match="x, w and b must share one dtype, got float32, float64"):
+        linear.linear_forward(np.ones((2, 4), f32), np.ones((4, 3)), None)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinyvit.errors import TinyViTError
 from tinyvit.kernels.gelu import gelu_grad_span
 from tinyvit.kernels.gelu_math import gelu_value
 from tinyvit.kernels.intrinsics import stack_array
@@ -179,6 +180,7 @@ def gemm(a: np.ndarray, trans_a: bool, panels: np.ndarray, out: np.ndarray, epil
 
     `bias` (N,) and `pre` (M, N) are only used by the epilogues that need them.
     """
+    _check_gemm(a, trans_a, panels, out, epilogue, bias, pre)
     M = out.shape[0]
     threads = num_threads()
     # Blocks of at most MC rows, at least two per thread, in whole MR panels.
@@ -189,6 +191,23 @@ def gemm(a: np.ndarray, trans_a: bool, panels: np.ndarray, out: np.ndarray, epil
     parallel_for(_multiply_blocks, (M + mc - 1) // mc, a, trans_a, panels, out, mc, epilogue, bias, pre,
                  tanh_approx, work=M * out.shape[1] * panels.shape[1])      # multiply-adds: M N K
     return out
+
+
+def _check_gemm(a, trans_a, panels, out, epilogue, bias, pre) -> None:
+    """The kernels index every array by out's and panels' sizes: refuse arrays that disagree."""
+    arrays = [a, panels, out] + ([bias] if epilogue != PLAIN else []) + ([pre] if epilogue == BIAS_GELU else [])
+    if any(not isinstance(t, np.ndarray) or t.dtype != out.dtype or not t.flags.c_contiguous for t in arrays):
+        raise TinyViTError(f"gemm: a, panels, out (and bias, pre) must be C-contiguous arrays of one dtype, "
+                           f"got {[getattr(t, 'dtype', type(t).__name__) for t in arrays]}.")
+    M, N = out.shape
+    K = panels.shape[1]
+    op_a = a.T.shape if trans_a else a.shape
+    if (a.ndim != 2 or panels.ndim != 3 or op_a != (M, K) or panels.shape[2] != NR
+            or panels.shape[0] != (N + NR - 1) // NR):
+        raise TinyViTError(f"gemm: op(a) {op_a} @ B (packed as {panels.shape}) cannot fill out {out.shape}.")
+    if (epilogue != PLAIN and bias.shape != (N,)) or (epilogue == BIAS_GELU and pre.shape != (M, N)):
+        raise TinyViTError(f"gemm: bias must be ({N},) and pre {(M, N)}, got {bias.shape} and "
+                           f"{None if pre is None else pre.shape}.")
 
 
 @kernel(inline=True)
@@ -262,6 +281,11 @@ def gemm_split_k(a: np.ndarray, b: np.ndarray, gelu_pre: np.ndarray | None = Non
     Given `gelu_pre` (K, N), the input of a GELU whose output gradient is b, b is first replaced by
     dpre = b * gelu'(gelu_pre) (see _pack_b_slice): returns a^T @ dpre, dpre's column sums, and dpre.
     """
+    if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[0] or a.dtype != b.dtype or (
+            gelu_pre is not None and (gelu_pre.shape != b.shape or gelu_pre.dtype != b.dtype)):
+        raise TinyViTError(f"gemm_split_k: a (K, M) and b (K, N) (and gelu_pre like b) must share K and the dtype, "
+                           f"got {a.shape} {a.dtype}, {b.shape} {b.dtype}"
+                           f"{'' if gelu_pre is None else f', {gelu_pre.shape} {gelu_pre.dtype}'}.")
     K, M = a.shape
     N = b.shape[1]
     parts_count = chunk_count(max(1, K // KC), work=M * K * N)   # one per chunk, each >= one KC slice

@@ -36,7 +36,9 @@ def _check_shapes(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> None:
     """The GEMM reads w and b by x's sizes: mismatched arrays would be read past their ends,
     where NumPy's matmul raises. So raise as it does."""
     check_float("linear", "x", x)
-    check_float("linear", "w", w)
+    if w.dtype != x.dtype or (b is not None and b.dtype != x.dtype):   # the GEMM computes in one dtype
+        raise TinyViTError(f"linear: x, w and b must share one dtype, got {x.dtype}, {w.dtype} and "
+                           f"{None if b is None else b.dtype}.")
     if w.ndim != 2 or x.shape[-1] != w.shape[0] or (b is not None and b.shape != (w.shape[1],)):
         raise TinyViTError(f"linear: x (..., {x.shape[-1]}) needs w of shape ({x.shape[-1]}, OUT) and b of "
                            f"shape (OUT,), got w {w.shape} and b {None if b is None else b.shape}.")
