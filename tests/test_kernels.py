@@ -282,3 +282,49 @@ def test_the_gemm_refuses_operands_that_disagree():
         gemm_split_k(np.ones((6, 4), f32), np.ones((5, 20), f32))
     with pytest.raises(TinyViTError, match="x, w and b must share one dtype, got float32, float64"):
         linear.linear_forward(np.ones((2, 4), f32), np.ones((4, 3)), None)
+
+
+def test_a_backward_checks_every_cache_array_it_indexes():
+    """Caches come from the forward pass, but a student may build or edit one: a smaller array was
+    read past its end, and k, v wider than q made the attention backward write past dqkv's rows."""
+    rng = np.random.default_rng(1)
+    f32 = np.float32
+    out, cache = KERNELS["attention_forward"](_rand(rng, f32, 2, 5, 24), 2, _rand(rng, f32, 9, 8))
+    for field, bad in [("k", np.ones((2, 2, 5, 40), f32)), ("att", np.ones((1, 1, 1, 1), f32)),
+                       ("rel", np.ones((1, 1, 1), f32)), ("v", cache.v.astype(np.float64))]:
+        with pytest.raises(TinyViTError, match=f"attention backward: cache.{field} must be a float32 array of shape"):
+            KERNELS["attention_backward"](np.ones_like(out), dataclasses.replace(cache, **{field: bad}))
+    y, ln = KERNELS["layernorm_forward"](_rand(rng, f32, 30, 8), np.ones(8, f32), np.zeros(8, f32))
+    for field, bad in [("mean", np.zeros((1, 1), f32)), ("rstd", np.ones((31, 1), f32)), ("gamma", np.ones(2, f32))]:
+        with pytest.raises(TinyViTError, match=f"layernorm backward: cache.{field} must be"):
+            KERNELS["layernorm_backward"](np.ones_like(y), dataclasses.replace(ln, **{field: bad}))
+    with pytest.raises(TinyViTError, match="cache.x must be a float32 or float64 array, got an int64 array"):
+        KERNELS["gelu_backward"](np.ones(4, f32), ref.GeluCache(x=np.arange(4), approximate="erf"))  # gave zeros
+
+
+def test_the_gemm_refuses_an_empty_product_overlaps_and_integers_and_handles_empty_outputs():
+    f32 = np.float32
+    with pytest.raises(TinyViTError, match="has no columns to multiply"):   # out came back untouched
+        gemm(np.ones((7, 0), f32), False, pack_b(np.ones((0, 5), f32), False), np.full((7, 5), 123.0, f32))
+    a = np.ones((20, 20), f32)
+    with pytest.raises(TinyViTError, match="out must not overlap"):
+        gemm(a, False, pack_b(a, False), a)
+    with pytest.raises(TinyViTError, match="out must be a float32 or float64 array"):   # int8 overflowed
+        gemm(np.ones((3, 3), np.int8), False, pack_b(np.ones((3, 3), np.int8), False), np.empty((3, 3), np.int8))
+    y, _ = linear.linear_forward(np.ones((0, 4), f32), np.ones((4, 3), f32), np.ones(3, f32))   # was 1/0
+    assert y.shape == (0, 3)
+    y, _ = linear.linear_forward(np.ones((2, 4), f32), np.ones((4, 0), f32), None)
+    assert y.shape == (2, 0)
+
+
+def test_adamw_runs_on_fortran_ordered_parameters_and_refuses_shared_state():
+    rng = np.random.default_rng(2)
+    p = np.asfortranarray(_rand(rng, np.float32, 5, 3))
+    g = _rand(rng, np.float32, 5, 3)
+    p_ref, m, v = p.copy(order="C"), np.zeros_like(p), np.zeros_like(p)
+    m_ref, v_ref = np.zeros((5, 3), np.float32), np.zeros((5, 3), np.float32)
+    KERNELS["adamw_update"](p, g, m, v, step=1, lr=0.1, weight_decay=0.1)
+    ref.adamw_update(p_ref, g, m_ref, v_ref, step=1, lr=0.1, weight_decay=0.1)
+    _close(p_ref, p, "float32")
+    with pytest.raises(TinyViTError, match="three separate arrays"):
+        KERNELS["adamw_update"](p, g, m, m, step=2, lr=0.1)

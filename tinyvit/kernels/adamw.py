@@ -37,10 +37,19 @@ def adamw_update(param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarr
         if not (isinstance(state, np.ndarray) and state.shape == param.shape and state.dtype == param.dtype):
             raise TinyViTError(f"adamw_update: {name} must be a {param.dtype} array of the parameter's shape "
                                f"{param.shape}, got {describe(state)}.")
-    if not (param.flags.c_contiguous and m.flags.c_contiguous and v.flags.c_contiguous):
-        raise TinyViTError("adamw_update needs C-contiguous param, m and v (it updates them in place).")
     if not param.flags.writeable:
         raise TinyViTError("adamw_update: the parameter is read-only; it is updated in place.")
+    if np.may_share_memory(m, v) or np.may_share_memory(param, m) or np.may_share_memory(param, v):
+        raise TinyViTError("adamw_update: param, m and v must be three separate arrays.")
+    # The loop runs over flat views of the arrays, in their memory order (C or Fortran); a strided
+    # parameter (a view) is updated through a contiguous copy.
+    order = "F" if param.flags.f_contiguous and not param.flags.c_contiguous else "C"
+    target = param if param.flags.c_contiguous or param.flags.f_contiguous else np.ascontiguousarray(param)
+    if not all(t.flags.c_contiguous if order == "C" else t.flags.f_contiguous for t in (m, v)):
+        raise TinyViTError(f"adamw_update needs m and v contiguous in the parameter's {order} order (they are "
+                           "updated in place).")
     grad = check_gradient("adamw_update", "grad", grad, param.shape, param.dtype)
-    flat = [t.reshape(-1) for t in (param, grad, m, v)]
+    flat = [t.ravel(order) for t in (target, grad, m, v)]
     _adamw(*flat, lr, beta1, beta2, eps, decay, 1.0 / (1.0 - beta1**step), 1.0 / (1.0 - beta2**step))
+    if target is not param:
+        param[...] = target

@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from tinyvit.errors import TinyViTError
-from tinyvit.kernels.checks import check_float, check_gradient
+from tinyvit.kernels.checks import check_cache, check_float, check_gradient
 from tinyvit.kernels.intrinsics import stack_array
 from tinyvit.kernels.jit import kernel
 from tinyvit.kernels.microkernel import MR, NR, store_tile, tile_multiply, tile_multiply_rows
@@ -285,11 +285,14 @@ def _qkv_of(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> np.ndarray:
 def attention_backward(dout: np.ndarray, cache: AttentionCache) -> tuple[np.ndarray, np.ndarray | None]:
     """dout (B, N, D) -> dqkv (B, N, 3D), drel_pos (2N-1, D) or None, as ops.attention.attention_backward."""
     q, att = cache.q, cache.att
+    check_float("attention backward", "cache.q", q)
     B, H, N, Dh = q.shape
     dt = q.dtype
-    dout = check_gradient("attention backward", "dout", dout, (B, N, H * Dh), dt)
     use_rel = cache.rel is not None
     W = 2 * N - 1
+    check_cache("attention backward", {"k": (cache.k, q.shape), "v": (cache.v, q.shape), "att": (att, (B, H, N, N)),
+                                       **({"rel": (cache.rel, (H, W, Dh))} if use_rel else {})}, dt)
+    dout = check_gradient("attention backward", "dout", dout, (B, N, H * Dh), dt)
     rel = np.ascontiguousarray(cache.rel) if use_rel else np.zeros((H, W, Dh), dtype=dt)
     drel_parts = np.empty((B, H, W, Dh) if use_rel else (0, 0, 0, 0), dtype=dt)
     dqkv = np.empty((B, N, 3 * H * Dh), dtype=dt)

@@ -22,6 +22,17 @@ def check_float(op: str, name: str, a) -> None:
         raise TinyViTError(f"{op}: {name} must be a float32 or float64 array, got {describe(a)}.")
 
 
+def check_cache(op: str, fields: dict[str, tuple[np.ndarray, tuple]], dtype: np.dtype) -> None:
+    """Every array of a cache that a backward kernel indexes must have the shape and dtype it
+    assumes: {name: (array, shape)}. Caches come from the forward pass, but a student may build
+    or edit one by hand, and the kernel would read (or write) past the end of a smaller one."""
+    for name, (a, shape) in fields.items():
+        check_float(op, f"cache.{name}", a)
+        if a.shape != tuple(shape) or a.dtype != dtype:
+            raise TinyViTError(f"{op}: cache.{name} must be a {dtype} array of shape {tuple(shape)}, got "
+                               f"{describe(a)}: caches come from the forward pass.")
+
+
 def check_gradient(op: str, name: str, grad, shape: tuple, dtype: np.dtype) -> np.ndarray:
     """grad must have `shape` (the forward output's); returned as `dtype` (the cache's) and C-contiguous."""
     check_float(op, name, grad)

@@ -58,6 +58,7 @@ def gelu_forward(x: np.ndarray, approximate: str = "erf") -> tuple[np.ndarray, G
 
 def gelu_backward(dy: np.ndarray, cache: GeluCache) -> np.ndarray:
     """dy (...) -> dx (...), as ops.gelu.gelu_backward."""
+    check_float("gelu backward", "cache.x", cache.x)
     x = np.ascontiguousarray(cache.x).reshape(-1)
     dy_flat = check_gradient("gelu backward", "dy", dy, cache.x.shape, x.dtype).reshape(-1)
     dx = np.empty_like(x)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinyvit.errors import TinyViTError
+from tinyvit.kernels.checks import FLOATS, check_float
 from tinyvit.kernels.gelu import gelu_grad_span
 from tinyvit.kernels.gelu_math import gelu_value
 from tinyvit.kernels.intrinsics import stack_array
@@ -73,6 +74,8 @@ def pack_b(b: np.ndarray, trans_b: bool) -> np.ndarray:
     """op(B) (K, N) -> panels (ceil(N / NR), K, NR), zero-padded on the right."""
     K, N = (b.shape[1], b.shape[0]) if trans_b else b.shape
     panels = np.empty(((N + NR - 1) // NR, K, NR), dtype=b.dtype)
+    if N == 0:
+        return panels
     panels[-1, :, N % NR or NR:] = 0              # the padding columns of the last panel
     parallel_for(_pack_b_rows, b.shape[0], b, trans_b, panels, work=2 * b.size)
     return panels
@@ -181,6 +184,8 @@ def gemm(a: np.ndarray, trans_a: bool, panels: np.ndarray, out: np.ndarray, epil
     `bias` (N,) and `pre` (M, N) are only used by the epilogues that need them.
     """
     _check_gemm(a, trans_a, panels, out, epilogue, bias, pre)
+    if out.size == 0:
+        return out
     M = out.shape[0]
     threads = num_threads()
     # Blocks of at most MC rows, at least two per thread, in whole MR panels.
@@ -195,16 +200,21 @@ def gemm(a: np.ndarray, trans_a: bool, panels: np.ndarray, out: np.ndarray, epil
 
 def _check_gemm(a, trans_a, panels, out, epilogue, bias, pre) -> None:
     """The kernels index every array by out's and panels' sizes: refuse arrays that disagree."""
-    arrays = [a, panels, out] + ([bias] if epilogue != PLAIN else []) + ([pre] if epilogue == BIAS_GELU else [])
-    if any(not isinstance(t, np.ndarray) or t.dtype != out.dtype or not t.flags.c_contiguous for t in arrays):
+    inputs = [a, panels] + ([bias] if epilogue != PLAIN else []) + ([pre] if epilogue == BIAS_GELU else [])
+    check_float("gemm", "out", out)
+    if any(not isinstance(t, np.ndarray) or t.dtype != out.dtype or not t.flags.c_contiguous for t in [*inputs, out]):
         raise TinyViTError(f"gemm: a, panels, out (and bias, pre) must be C-contiguous arrays of one dtype, "
-                           f"got {[getattr(t, 'dtype', type(t).__name__) for t in arrays]}.")
+                           f"got {[getattr(t, 'dtype', type(t).__name__) for t in [*inputs, out]]}.")
     M, N = out.shape
     K = panels.shape[1]
     op_a = a.T.shape if trans_a else a.shape
     if (a.ndim != 2 or panels.ndim != 3 or op_a != (M, K) or panels.shape[2] != NR
             or panels.shape[0] != (N + NR - 1) // NR):
         raise TinyViTError(f"gemm: op(a) {op_a} @ B (packed as {panels.shape}) cannot fill out {out.shape}.")
+    if K == 0 and M * N:
+        raise TinyViTError(f"gemm: op(a) {op_a} has no columns to multiply.")
+    if any(np.may_share_memory(out, t) for t in inputs):   # out is written while they are read
+        raise TinyViTError("gemm: out must not overlap a, the panels, bias or pre.")
     if (epilogue != PLAIN and bias.shape != (N,)) or (epilogue == BIAS_GELU and pre.shape != (M, N)):
         raise TinyViTError(f"gemm: bias must be ({N},) and pre {(M, N)}, got {bias.shape} and "
                            f"{None if pre is None else pre.shape}.")
@@ -281,7 +291,7 @@ def gemm_split_k(a: np.ndarray, b: np.ndarray, gelu_pre: np.ndarray | None = Non
     Given `gelu_pre` (K, N), the input of a GELU whose output gradient is b, b is first replaced by
     dpre = b * gelu'(gelu_pre) (see _pack_b_slice): returns a^T @ dpre, dpre's column sums, and dpre.
     """
-    if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[0] or a.dtype != b.dtype or (
+    if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[0] or a.dtype != b.dtype or a.dtype not in FLOATS or (
             gelu_pre is not None and (gelu_pre.shape != b.shape or gelu_pre.dtype != b.dtype)):
         raise TinyViTError(f"gemm_split_k: a (K, M) and b (K, N) (and gelu_pre like b) must share K and the dtype, "
                            f"got {a.shape} {a.dtype}, {b.shape} {b.dtype}"

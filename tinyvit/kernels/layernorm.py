@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinyvit.errors import TinyViTError
-from tinyvit.kernels.checks import check_float, check_gradient
+from tinyvit.kernels.checks import check_cache, check_float, check_gradient
 from tinyvit.kernels.jit import kernel
 from tinyvit.kernels.threads import chunk_count, parallel_for
 from tinyvit.kernels.vec import lane_dot, lane_sum
@@ -72,6 +72,10 @@ def layernorm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
 
 def layernorm_backward(dy: np.ndarray, cache: LayerNormCache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """dy (..., D) -> dx (..., D), dgamma (D,), dbeta (D,), as ops.layernorm.layernorm_backward."""
+    check_float("layernorm backward", "cache.x", cache.x)
+    rows = (*cache.x.shape[:-1], 1)
+    check_cache("layernorm backward", {"mean": (cache.mean, rows), "rstd": (cache.rstd, rows),
+                                       "gamma": (cache.gamma, cache.x.shape[-1:])}, cache.x.dtype)
     dy = check_gradient("layernorm backward", "dy", dy, cache.x.shape, cache.x.dtype)
     shape, D = dy.shape, dy.shape[-1]
     dy2 = dy.reshape(-1, D)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinyvit.errors import TinyViTError
-from tinyvit.kernels.checks import check_float, check_gradient
+from tinyvit.kernels.checks import check_cache, check_float, check_gradient
 from tinyvit.kernels.gelu import gelu_backward
 from tinyvit.kernels.gemm import BIAS, BIAS_GELU, PLAIN, gemm, gemm_split_k, pack_b
 from tinyvit.ops.gelu import GeluCache, check_approximate
@@ -57,7 +57,7 @@ def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> tuple[
     if use_numba("forward"):
         PATHS["forward", IN, OUT] = "numba"
         y = gemm(x2, False, pack_b(w, False), np.empty((R, OUT), dtype=x2.dtype),
-                 PLAIN if b is None else BIAS, bias=b)
+                 PLAIN if b is None else BIAS, bias=None if b is None else np.ascontiguousarray(b))
     else:
         PATHS["forward", IN, OUT] = "blas"
         y = x2 @ w
@@ -68,6 +68,7 @@ def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> tuple[
 
 def linear_backward(dy: np.ndarray, cache: LinearCache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """dy (..., OUT) -> dx (..., IN), dw (IN, OUT), db (OUT,)."""
+    _check_shapes(cache.x, cache.w, None)
     IN, OUT = cache.w.shape
     dy = check_gradient("linear backward", "dy", dy, (*cache.x.shape[:-1], OUT), cache.x.dtype)
     x2, dy2, w = _rows(cache.x), _rows(dy), cache.w
@@ -108,7 +109,7 @@ def linear_gelu_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray,
     PATHS["forward", IN, OUT] = "numba"
     pre = np.empty((R, OUT), dtype=x2.dtype)
     a = gemm(x2, False, pack_b(w, False), np.empty((R, OUT), dtype=x2.dtype), BIAS_GELU,
-             bias=b, pre=pre, tanh_approx=approximate == "tanh")
+             bias=np.ascontiguousarray(b), pre=pre, tanh_approx=approximate == "tanh")
     shape = (*x.shape[:-1], OUT)
     return a.reshape(shape), LinearCache(x=x, w=w), GeluCache(x=pre.reshape(shape), approximate=approximate)
 
@@ -120,6 +121,8 @@ def linear_gelu_backward(da: np.ndarray, lin: LinearCache,
     The GELU's backward runs inside the weight-gradient product, on each slice of da as it is
     packed (kernels/gemm.py, _pack_b_slice): da and the pre-GELU values are read once, not twice.
     """
+    _check_shapes(lin.x, lin.w, None)
+    check_cache("linear_gelu backward", {"act.x": (act.x, (*lin.x.shape[:-1], lin.w.shape[1]))}, lin.x.dtype)
     da = check_gradient("linear_gelu backward", "da", da, act.x.shape, lin.x.dtype)
     if not use_numba("weight grad"):
         return linear_backward(gelu_backward(da, act), lin)
