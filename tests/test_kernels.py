@@ -304,6 +304,8 @@ def test_a_backward_checks_every_cache_array_it_indexes():
 
 def test_the_gemm_refuses_an_empty_product_overlaps_and_integers_and_handles_empty_outputs():
     f32 = np.float32
+    with pytest.raises(TinyViTError, match="must be 2-D and the panels 3-D"):
+        gemm(np.ones((7, 4), f32), False, pack_b(np.ones((4, 5), f32), False), np.empty(35, f32))
     with pytest.raises(TinyViTError, match="has no columns to multiply"):   # out came back untouched
         gemm(np.ones((7, 0), f32), False, pack_b(np.ones((0, 5), f32), False), np.full((7, 5), 123.0, f32))
     a = np.ones((20, 20), f32)

@@ -205,11 +205,13 @@ def _check_gemm(a, trans_a, panels, out, epilogue, bias, pre) -> None:
     if any(not isinstance(t, np.ndarray) or t.dtype != out.dtype or not t.flags.c_contiguous for t in [*inputs, out]):
         raise TinyViTError(f"gemm: a, panels, out (and bias, pre) must be C-contiguous arrays of one dtype, "
                            f"got {[getattr(t, 'dtype', type(t).__name__) for t in [*inputs, out]]}.")
+    if a.ndim != 2 or panels.ndim != 3 or out.ndim != 2:
+        raise TinyViTError(f"gemm: a and out must be 2-D and the panels 3-D, got {a.ndim}, {out.ndim} and "
+                           f"{panels.ndim} dimensions.")
     M, N = out.shape
     K = panels.shape[1]
     op_a = a.T.shape if trans_a else a.shape
-    if (a.ndim != 2 or panels.ndim != 3 or op_a != (M, K) or panels.shape[2] != NR
-            or panels.shape[0] != (N + NR - 1) // NR):
+    if op_a != (M, K) or panels.shape[2] != NR or panels.shape[0] != (N + NR - 1) // NR:
         raise TinyViTError(f"gemm: op(a) {op_a} @ B (packed as {panels.shape}) cannot fill out {out.shape}.")
     if K == 0 and M * N:
         raise TinyViTError(f"gemm: op(a) {op_a} has no columns to multiply.")
