@@ -233,6 +233,7 @@ def _pack_b_slice(b, k0, depth, j0, cols, panels, colsum, gelu, pre, dpre, tanh_
     L1, it saves a whole pass over two large arrays (ops/fused.py does it as a separate step).
     """
     whole = cols // NR
+    vals = stack_array(1, NR, panels)
     for k in range(depth):
         row = b[k0 + k]
         if gelu:                                           # gelu_backward: dpre = b * gelu'(pre)
@@ -241,9 +242,15 @@ def _pack_b_slice(b, k0, depth, j0, cols, panels, colsum, gelu, pre, dpre, tanh_
         for p in range(whole):                             # whole 16-wide panels: vector copies
             j1 = j0 + p * NR
             src, dst, sums = row[j1:j1 + NR], panels[p, k], colsum[j1:j1 + NR]
+            # Through a stack copy: in one loop, `dst[j] = src[j]; sums[j] += src[j]`, LLVM
+            # must assume dst may overlap sums and src, and copied one float at a time (6 % of
+            # the weight gradient's time). A stack array overlaps nothing: three vector loops.
             for j in range(NR):
-                dst[j] = src[j]
-                sums[j] += src[j]
+                vals[0, j] = src[j]
+            for j in range(NR):
+                dst[j] = vals[0, j]
+            for j in range(NR):
+                sums[j] += vals[0, j]
         for j in range(whole * NR, cols):                  # the ragged last panel ...
             v = row[j0 + j]
             panels[whole, k, j - whole * NR] = v
