@@ -145,6 +145,11 @@ def test_layernorm(dtype, shape):
     _close(c0.rstd, c1.rstd, dtype)
     for g0, g1 in zip(ref.layernorm_backward(dy, c0), KERNELS["layernorm_backward"](dy, c1), strict=True):
         _close(g0, g1, dtype)
+    dskip = _rand(rng, dtype, *shape)                # the skip connection's gradient, added to dx
+    for g0, g1 in zip(ref.layernorm_backward(dy, c0, dskip), KERNELS["layernorm_backward"](dy, c1, dskip),
+                      strict=True):
+        _close(g0, g1, dtype)
+    _close(ref.layernorm_backward(dy, c0)[0] + dskip, KERNELS["layernorm_backward"](dy, c1, dskip)[0], dtype)
 
 
 # (B, N, heads, head_dim, relative): batch 1, one head, head_dim 1, N = 65 (a 4x4 patch grid of
@@ -298,6 +303,8 @@ def test_a_backward_checks_every_cache_array_it_indexes():
     for field, bad in [("mean", np.zeros((1, 1), f32)), ("rstd", np.ones((31, 1), f32)), ("gamma", np.ones(2, f32))]:
         with pytest.raises(TinyViTError, match=f"layernorm backward: cache.{field} must be"):
             KERNELS["layernorm_backward"](np.ones_like(y), dataclasses.replace(ln, **{field: bad}))
+    with pytest.raises(TinyViTError, match=r"layernorm backward: dskip must have the shape .* \(30, 8\), got"):
+        KERNELS["layernorm_backward"](np.ones_like(y), ln, np.ones((30, 7), f32))
     with pytest.raises(TinyViTError, match="cache.x must be a float32 or float64 array, got an int64 array"):
         KERNELS["gelu_backward"](np.ones(4, f32), ref.GeluCache(x=np.arange(4), approximate="erf"))  # gave zeros
 

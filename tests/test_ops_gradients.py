@@ -70,6 +70,21 @@ def test_layernorm(rng):
           {"x": x, "gamma": gamma, "beta": beta}, rng)
 
 
+def test_layernorm_adds_the_skip_gradient(rng):
+    """layernorm_backward(dy, cache, dskip): x feeds the LayerNorm and a skip connection, so for
+    L = sum(LN(x) * G) + sum(x * G_skip) its gradient is the sum of both paths'."""
+    x = rng.standard_normal((3, 5, 7)) * 2 + 1
+    gamma, beta = rng.standard_normal(7), rng.standard_normal(7)
+    G, G_skip = rng.standard_normal(x.shape), rng.standard_normal(x.shape)
+
+    def loss():
+        return float(np.sum(ops.layernorm_forward(x, gamma, beta, 1e-6)[0] * G) + np.sum(x * G_skip))
+
+    dx, _, _ = ops.layernorm_backward(G, ops.layernorm_forward(x, gamma, beta, 1e-6)[1], G_skip)
+    err = rel_error(dx, numerical_gradient(loss, x))
+    assert err < TOL, f"relative error {err:.2e}"
+
+
 @pytest.mark.parametrize("approximate", ["erf", "tanh"])
 def test_gelu(rng, approximate):
     x = rng.standard_normal((3, 7)) * 3

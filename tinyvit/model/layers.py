@@ -120,13 +120,13 @@ def block_backward(ops, dy: np.ndarray, cache: BlockCache,
     dx, dm = residual_backward(dy)                                   # x = x + m
     dm = dropout_backward(dm, cache.drop2)
     dh, g_mlp = mlp_backward(ops, dm, cache.mlp)                      # m = mlp(h)
-    dh, g["norm2.weight"], g["norm2.bias"] = ops.layernorm_backward(dh, cache.norm2)
-    dx = dx + dh                                                      # h = LN(x): x had two uses
+    # h = LN(x): x had two uses, the LayerNorm and the skip connection, so its gradient is the
+    # sum of both; layernorm_backward adds the skip path's dx to its own (dx + dx_LN).
+    dx, g["norm2.weight"], g["norm2.bias"] = ops.layernorm_backward(dh, cache.norm2, dx)
     dx, da = residual_backward(dx)                                    # x = x + a
     da = dropout_backward(da, cache.drop1)
     dh, g_attn = mhsa_backward(ops, da, cache.attn)                   # a = mhsa(h)
-    dh, g["norm1.weight"], g["norm1.bias"] = ops.layernorm_backward(dh, cache.norm1)
-    dx = dx + dh                                                      # h = LN(x)
+    dx, g["norm1.weight"], g["norm1.bias"] = ops.layernorm_backward(dh, cache.norm1, dx)   # h = LN(x)
     if has_pos_table:
         dx, g["pos_table"] = pos_add_backward(dx)                     # x = x + pos_table
     g.update(g_mlp)

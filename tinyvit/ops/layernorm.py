@@ -29,8 +29,13 @@ def layernorm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
     return y, LayerNormCache(x=x, mean=mean, rstd=rstd, gamma=gamma)
 
 
-def layernorm_backward(dy: np.ndarray, cache: LayerNormCache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """dy (..., D) -> dx (..., D), dgamma (D,), dbeta (D,)."""
+def layernorm_backward(dy: np.ndarray, cache: LayerNormCache,
+                       dskip: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """dy (..., D) -> dx (..., D), dgamma (D,), dbeta (D,).
+
+    dskip (..., D), if given, is the gradient that x receives along its other path (in a pre-norm
+    block: the skip connection around the branch). It is added to dx, because x fed both paths.
+    """
     x, mean, rstd, gamma = cache.x, cache.mean, cache.rstd, cache.gamma
     x_hat = (x - mean) * rstd                                   # (..., D), as the forward made it
     D = x_hat.shape[-1]
@@ -44,4 +49,6 @@ def layernorm_backward(dy: np.ndarray, cache: LayerNormCache) -> tuple[np.ndarra
     mean_dx_hat = dx_hat.sum(axis=-1, keepdims=True) / D
     mean_dx_hat_x_hat = (dx_hat * x_hat).sum(axis=-1, keepdims=True) / D
     dx = rstd * (dx_hat - mean_dx_hat - x_hat * mean_dx_hat_x_hat)
+    if dskip is not None:
+        dx = dx + dskip                                         # x had two uses: sum their gradients
     return dx, dgamma, dbeta
