@@ -52,12 +52,11 @@ def _backward_groups(start, stop, dy, x, mean, rstd, gamma, dskip, dx, dgamma_pa
                 dbeta_parts[g, j] += dy[r, j]
             m1 = lane_sum(dx_hat, 0, D) / T(D)                  # mean(dx_hat)
             m2 = lane_dot(dx_hat, x_hat, 0, D) / T(D)           # mean(dx_hat * x_hat)
-            if skip:
-                for j in range(D):
-                    dx[r, j] = dskip[r, j] + s * (dx_hat[j] - m1 - x_hat[j] * m2)
-            else:
-                for j in range(D):
-                    dx[r, j] = s * (dx_hat[j] - m1 - x_hat[j] * m2)
+            for j in range(D):
+                dx[r, j] = s * (dx_hat[j] - m1 - x_hat[j] * m2)
+            if skip:   # added to the finished row, still in L1: inside the expression above, LLVM
+                for j in range(D):   # would fuse it into a multiply-add, rounded unlike the twin's sum
+                    dx[r, j] += dskip[r, j]
 
 
 def layernorm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
@@ -95,7 +94,7 @@ def layernorm_backward(dy: np.ndarray, cache: LayerNormCache,
     x = np.ascontiguousarray(cache.x.reshape(-1, D))
     mean = np.ascontiguousarray(cache.mean.reshape(-1, 1))
     rstd = np.ascontiguousarray(cache.rstd.reshape(-1, 1))
-    work = (7 if dskip is None else 8) * dy2.size
+    work = 7 * dy2.size          # with or without dskip: the groups decide how dgamma's sums round
     groups = chunk_count(dy2.shape[0], work=work)            # one group of rows per parallel_for chunk
     dgamma_parts = np.empty((groups, D), dtype=dy2.dtype)
     dbeta_parts = np.empty((groups, D), dtype=dy2.dtype)
