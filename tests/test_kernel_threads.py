@@ -44,6 +44,15 @@ def test_chunk_count(count, work, expected):
     assert threads._chunk_count(count, 2, work) == expected
 
 
+@pytest.mark.parametrize("linger", [0, 1000])
+def test_wait_for_change_returns_the_new_value_or_the_old_one_when_none_came(linger):
+    flags = np.array([5, 0], dtype=np.int64)
+    assert threads._wait_for_change(flags, 0, 4, 10, linger) == 5      # changed already: the new value
+    assert threads._wait_for_change(flags, 0, 5, 10, linger) == 5      # unchanged after 10 polls
+    flags[1] = 7
+    assert threads._wait_for_change(flags, 1, 0, 10, linger) == 7      # another slot
+
+
 def _slow_first_chunk(start, stop, who):
     if start == 0:
         time.sleep(0.3)
