@@ -33,7 +33,8 @@ from tinyvit.kernels.jit import kernel
 # GIL that is held is put to sleep by CPython until it is released, and then woken by the OS:
 # the slow wake-up again (the worker started its first chunk ~20 us after the caller did). So
 # the worker polls on for about 2 us (LINGER), and then finds the GIL free. A digits forward
-# pass, about sixty parallel_for calls, went from 8.1 to 7.3 ms (medians of six processes).
+# pass, with some thirty parallel_for calls that use both threads, went from 8.1 to 7.3 ms
+# (medians of six processes each).
 #
 # Why hand out chunks instead of one slice per thread? On a shared machine one core is often
 # slower than the other for a while (here: the same GEMM took 28 ms on one core and 45 ms on
