@@ -97,8 +97,8 @@ STEP = """
 
 
 def test_a_constant_argument_does_not_compile_a_kernel_twice(tmp_path):
-    """_split_k_parts calls _macro_kernel(..., 0, ..., True): without kernels/jit.py's care that
-    compiles a second version for the literal 0 and True (seconds more of first-run compile)."""
+    """_split_k_parts calls _macro_kernel(..., 0, ...): without kernels/jit.py's care that
+    compiles a second version for the literal 0 (seconds more of first-run compile)."""
     result = _run("""
     import json, numpy as np
     from tinyvit.kernels import gemm

@@ -17,7 +17,8 @@ from tinyvit.errors import TinyViTError
 from tinyvit.gradcheck import rel_error
 from tinyvit.kernels import KERNELS, linear
 from tinyvit.kernels.attention import _qkv_of
-from tinyvit.kernels.gemm import gemm, gemm_split_k, pack_b
+from tinyvit.kernels.gemm import _sum_parts, gemm, gemm_split_k, pack_b
+from tinyvit.kernels.threads import parallel_for
 
 TOL = {"float32": 1e-5, "float64": 1e-12}
 DTYPES = ("float32", "float64")
@@ -56,6 +57,23 @@ def test_gemm_split_k_matches_matmul(dtype, k, m, n):
     out, colsum, _ = gemm_split_k(a, b)
     _close(a.T @ b, out, dtype)
     _close(b.sum(axis=0), colsum, dtype)
+
+
+def test_gemm_split_k_of_no_rows_is_zero():
+    # Each part's first slice stores into its partial sum, which is not zeroed first: a part
+    # with no rows must still store its zeros.
+    out, colsum, _ = gemm_split_k(np.ones((0, 3), np.float32), np.ones((0, 5), np.float32))
+    assert out.shape == (3, 5) and not out.any() and colsum.shape == (5,) and not colsum.any()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_partial_sums_add_up_in_numpys_order(dtype):
+    # gemm_split_k's partial results are added on both threads, in the order NumPy's
+    # parts.sum(axis=0) adds them: the result is the same to the last bit.
+    parts = _rand(np.random.default_rng(3), dtype, 8 * 401, 45).reshape(8, 401, 45)   # enough work for 2 threads
+    out = np.empty((401, 45), dtype=dtype)
+    parallel_for(_sum_parts, 401, parts, out, work=parts.size)
+    np.testing.assert_array_equal(out, parts.sum(axis=0))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

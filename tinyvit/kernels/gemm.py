@@ -275,11 +275,12 @@ def _split_k_parts(start, stop, a, b, parts, colsum_parts, gelu, pre, dpre, tanh
     b_slice = np.empty(((widest + NR - 1) // NR, KC, NR), dtype=a.dtype)
     for t in range(start, stop):
         c, colsum = parts[t], colsum_parts[t]
-        c[:, :] = 0
         colsum[:] = 0
         lo, hi = K * t // T, K * (t + 1) // T
-        slices = (hi - lo + KC - 1) // KC                    # equal slices of at most KC rows of a
-        for s in range(slices):                              # and b (800 = 2 x 400, not 384 + 384 + 32)
+        # Equal slices of at most KC rows of a and b (800 = 2 x 400, not 384 + 384 + 32); at least
+        # one, even of no rows: the first slice stores into c, which is not zeroed beforehand.
+        slices = max(1, (hi - lo + KC - 1) // KC)
+        for s in range(slices):
             k0 = lo + (hi - lo) * s // slices
             depth = lo + (hi - lo) * (s + 1) // slices - k0
             for chunk in range(col_chunks):                  # a chunk of b's columns at a time
@@ -289,7 +290,21 @@ def _split_k_parts(start, stop, a, b, parts, colsum_parts, gelu, pre, dpre, tanh
                 for i0 in range(0, M, MC):                   # MC columns of a = MC rows of C
                     rows = min(MC, M - i0)
                     _pack_a(a, True, i0, rows, k0, depth, a_block)
-                    _macro_kernel(a_block, rows, b_slice, 0, depth, cols, c, i0, j0, True)
+                    _macro_kernel(a_block, rows, b_slice, 0, depth, cols, c, i0, j0, s > 0)
+
+
+@kernel
+def _sum_parts(start, stop, parts, out):
+    """Rows start:stop of out = parts[0] + parts[1] + ..., added in that order (as parts.sum(axis=0))."""
+    for i in range(start, stop):
+        dst = out[i]
+        first = parts[0, i]
+        for j in range(dst.shape[0]):
+            dst[j] = first[j]
+        for t in range(1, parts.shape[0]):
+            src = parts[t, i]
+            for j in range(dst.shape[0]):
+                dst[j] += src[j]
 
 
 def gemm_split_k(a: np.ndarray, b: np.ndarray, gelu_pre: np.ndarray | None = None,
@@ -315,4 +330,6 @@ def gemm_split_k(a: np.ndarray, b: np.ndarray, gelu_pre: np.ndarray | None = Non
     dpre = np.empty_like(b) if gelu else np.empty((0, 0), dtype=a.dtype)
     parallel_for(_split_k_parts, parts_count, a, b, parts, colsum_parts, gelu, pre, dpre, tanh_approx,
                  work=M * K * N)
-    return parts.sum(axis=0), colsum_parts.sum(axis=0), (dpre if gelu else None)
+    out = np.empty((M, N), dtype=a.dtype)
+    parallel_for(_sum_parts, M, parts, out, work=parts.size)
+    return out, colsum_parts.sum(axis=0), (dpre if gelu else None)
