@@ -20,7 +20,7 @@ larger than M and N (the layer's widths). Packing all of dY first would write, a
 a copy as large as dY, which took as long as the multiplication itself on cifar-tiny's qkv layer.
 gemm_split_k instead splits K into a few parts per thread; each part packs one cache-sized slice
 of both operands at a time, never the whole, into its own partial C, and the partials are summed
-at the end.
+at the end, in part order: which thread ran which part never changes the result.
 """
 
 from __future__ import annotations
