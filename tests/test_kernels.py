@@ -17,7 +17,7 @@ from tinyvit.errors import TinyViTError
 from tinyvit.gradcheck import rel_error
 from tinyvit.kernels import KERNELS, linear
 from tinyvit.kernels.attention import _qkv_of
-from tinyvit.kernels.gemm import _sum_parts, gemm, gemm_split_k, pack_b
+from tinyvit.kernels.gemm import _split_k_parts, _sum_parts, gemm, gemm_split_k, pack_b
 from tinyvit.kernels.threads import parallel_for
 
 TOL = {"float32": 1e-5, "float64": 1e-12}
@@ -61,9 +61,14 @@ def test_gemm_split_k_matches_matmul(dtype, k, m, n):
 
 def test_gemm_split_k_of_no_rows_is_zero():
     # Each part's first slice stores into its partial sum, which is not zeroed first: a part
-    # with no rows must still store its zeros.
-    out, colsum, _ = gemm_split_k(np.ones((0, 3), np.float32), np.ones((0, 5), np.float32))
-    assert out.shape == (3, 5) and not out.any() and colsum.shape == (5,) and not colsum.any()
+    # with no rows must still store its zeros (here over NaNs, so a skipped store shows).
+    a, b, none = np.ones((0, 3), np.float32), np.ones((0, 5), np.float32), np.empty((0, 0), np.float32)
+    parts, colsums = np.full((1, 3, 5), np.nan, np.float32), np.full((1, 5), np.nan, np.float32)
+    _split_k_parts(0, 1, a, b, parts, colsums, False, none, none, False)
+    np.testing.assert_array_equal(parts, 0)
+    np.testing.assert_array_equal(colsums, 0)
+    out, colsum, _ = gemm_split_k(a, b)
+    assert out.shape == (3, 5) and colsum.shape == (5,)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
