@@ -34,14 +34,23 @@ def test_every_item_runs_once_in_contiguous_chunks(two_threads):
     np.testing.assert_array_equal(owner, [max(s for s in starts if s <= i) for i in range(10)])
 
 
-@pytest.mark.parametrize("count,work,expected", [
-    (87, None, 8),                                  # 4 chunks per thread
-    (5, None, 4),                                   # a multiple of the thread count when possible
-    (3, None, 2),
-    (87, 3 * threads.MIN_WORK_PER_THREAD, 2),       # no chunk smaller than MIN_WORK_PER_THREAD
+@pytest.mark.parametrize("count,work,per_thread,expected", [
+    (87, None, 2, 4),                               # 2 chunks per thread
+    (87, None, 4, 8),
+    (5, None, 4, 4),                                # a multiple of the thread count when possible
+    (3, None, 4, 2),
+    (87, 3 * threads.MIN_WORK_PER_THREAD, 4, 2),    # no chunk smaller than MIN_WORK_PER_THREAD
 ])
-def test_chunk_count(count, work, expected):
-    assert threads._chunk_count(count, 2, work) == expected
+def test_chunk_count(count, work, per_thread, expected):
+    assert threads._chunk_count(count, 2, work, per_thread) == expected
+
+
+def test_parts_do_not_follow_the_chunks(two_threads, monkeypatch):
+    # The parts of a reduction decide how its sums round: tuning the scheduling must not move them.
+    parts = threads.part_count(87)
+    assert parts == (1 if two_threads == 1 else threads.PARTS_PER_THREAD * two_threads)
+    monkeypatch.setattr(threads, "CHUNKS_PER_THREAD", 1)
+    assert threads.part_count(87) == parts
 
 
 @pytest.mark.parametrize("linger", [0, 1000])
@@ -65,8 +74,9 @@ def test_a_slow_thread_leaves_its_share_to_the_other(two_threads):
         pytest.skip("needs two threads")
     who = np.zeros(8, dtype=np.int64)
     parallel_for(_slow_first_chunk, 8, who)
+    first = 8 // threads._chunk_count(8, 2, None)             # the items of chunk 0
     assert len(set(who.tolist())) == 2
-    assert who[0] not in who[1:]
+    assert who[0] not in who[first:]
 
 
 def test_too_little_work_stays_on_one_thread(two_threads):

@@ -34,7 +34,7 @@ from tinyvit.kernels.gelu_math import gelu_value
 from tinyvit.kernels.intrinsics import stack_array
 from tinyvit.kernels.jit import kernel
 from tinyvit.kernels.microkernel import MR, NR, store_tile, tile_multiply
-from tinyvit.kernels.threads import chunk_count, num_threads, parallel_for
+from tinyvit.kernels.threads import num_threads, parallel_for, part_count
 
 KC = 384   # a KC x NR slice of a B panel is 24 KB of float32: it stays in the 32 KB L1 cache
 MC = 96    # an MC x KC block of A is 144 KB: it stays in the 1 MB L2 cache
@@ -322,7 +322,7 @@ def gemm_split_k(a: np.ndarray, b: np.ndarray, gelu_pre: np.ndarray | None = Non
                            f"{'' if gelu_pre is None else f', {gelu_pre.shape} {gelu_pre.dtype}'}.")
     K, M = a.shape
     N = b.shape[1]
-    parts_count = chunk_count(max(1, K // KC), work=M * K * N)   # one per chunk, each >= one KC slice
+    parts_count = part_count(max(1, K // KC), work=M * K * N)   # each part >= one KC slice
     parts = np.empty((parts_count, M, N), dtype=a.dtype)
     colsum_parts = np.empty((parts_count, N), dtype=a.dtype)
     gelu = gelu_pre is not None

@@ -7,7 +7,7 @@ import numpy as np
 from tinyvit.errors import TinyViTError
 from tinyvit.kernels.checks import check_cache, check_float, check_gradient
 from tinyvit.kernels.jit import kernel
-from tinyvit.kernels.threads import chunk_count, parallel_for
+from tinyvit.kernels.threads import parallel_for, part_count
 from tinyvit.kernels.vec import lane_dot, lane_sum
 from tinyvit.ops.layernorm import LayerNormCache
 
@@ -96,7 +96,7 @@ def layernorm_backward(dy: np.ndarray, cache: LayerNormCache,
     mean = np.ascontiguousarray(cache.mean.reshape(-1, 1))
     rstd = np.ascontiguousarray(cache.rstd.reshape(-1, 1))
     work = 7 * dy2.size          # with or without dskip: the groups decide how dgamma's sums round
-    groups = chunk_count(dy2.shape[0], work=work)            # one group of rows per parallel_for chunk
+    groups = part_count(dy2.shape[0], work=work)             # one group of rows per parallel_for item
     dgamma_parts = np.empty((groups, D), dtype=dy2.dtype)
     dbeta_parts = np.empty((groups, D), dtype=dy2.dtype)
     dx = np.empty_like(dy2)

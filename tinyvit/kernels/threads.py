@@ -41,10 +41,21 @@ from tinyvit.kernels.jit import kernel
 # the other, changing by the second), and with equal slices every kernel waits for the slower
 # one. With a few chunks per thread, taken in turn from a shared counter, the faster thread
 # simply takes more of them; a worker that is slow to wake up costs nothing either.
+#
+# Why only two? Each chunk is a Python call that needs the GIL, ~1 us, and ~3 us when the host
+# has put our two cores far apart (a cache line then takes ~400 ns to cross instead of ~100).
+# Two per thread made small models' inference faster than four: digits and mnist by 1.5-2.5 %,
+# digits by ~7 % at such far-apart moments; cifar-tiny alike; eight was slower than four.
 
 SPIN = 0 if config.DISABLE_JIT else 2_000_000   # polls before sleeping, ~1 ms (plain Python: none)
 LINGER = 0 if config.DISABLE_JIT else 20_000    # polls after a job arrives, ~2 us (see above)
-CHUNKS_PER_THREAD = 4
+CHUNKS_PER_THREAD = 2
+
+# A reduction that keeps one partial result per piece of its range (LayerNorm's dgamma, the weight
+# gradient's partial products) cuts it into parts (part_count), PARTS_PER_THREAD a thread, and
+# runs one parallel_for item per part. The parts decide how its sums round; the chunks only who
+# computes what, so CHUNKS_PER_THREAD can be tuned without moving any result.
+PARTS_PER_THREAD = 4
 
 # Below this much work per thread, handing work to another thread costs more than it saves.
 # `work` is each caller's rough count of operations, so its time varies by kernel: 1 << 16 is
@@ -145,11 +156,11 @@ def num_threads() -> int:
         raise TinyViTError(f"Numba could not start its threads{where}: {err}") from None
 
 
-def _chunk_count(count: int, threads: int, work: int | None) -> int:
-    """How many chunks to cut range(count) into (count >= threads > 1): a few per thread, a
+def _chunk_count(count: int, threads: int, work: int | None, per_thread: int = CHUNKS_PER_THREAD) -> int:
+    """How many chunks to cut range(count) into (count >= threads > 1): `per_thread` per thread, a
     multiple of `threads` when possible (equal shares when the cores are equally fast), none
     smaller than MIN_WORK_PER_THREAD."""
-    chunks = min(count, CHUNKS_PER_THREAD * threads)
+    chunks = min(count, per_thread * threads)
     if work is not None:
         chunks = min(chunks, work // MIN_WORK_PER_THREAD)
     if chunks > threads:
@@ -164,11 +175,11 @@ def _thread_count(count: int, work: int | None) -> int:
     return max(threads, 1)
 
 
-def chunk_count(count: int, work: int | None = None) -> int:
-    """The number of chunks parallel_for(kernel, count, ..., work=work) runs: for a caller that
-    wants one buffer per chunk (gemm_split_k's partial sums)."""
+def part_count(count: int, work: int | None = None) -> int:
+    """How many parts a reduction over range(count) keeps partial results for (see PARTS_PER_THREAD):
+    one when parallel_for(kernel, count, ..., work=work) would run on one thread."""
     threads = _thread_count(count, work)
-    return 1 if threads == 1 else _chunk_count(count, threads, work)
+    return 1 if threads == 1 else _chunk_count(count, threads, work, PARTS_PER_THREAD)
 
 
 def parallel_for(kernel, count: int, *args, work: int | None = None) -> None:
