@@ -97,6 +97,15 @@ def test_main_pairs_the_backends_of_each_round(monkeypatch, capsys):
     assert "digits      numba / torch: train 1.25 1.25 1.25 (median 1.25x)" in out
 
 
+def test_each_measurements_round_trip_is_printed(capsys):
+    runs = {("digits", b): [dict(_result(1000), round_trip_ns=t) for t in trips]
+            for b, trips in (("numba", [95.2, 412.0]), ("torch", [101.0, None]))}
+    bench._report_round_trips(runs, ["digits"], ["numba", "torch"])
+    assert "  digits      numba 95 412; torch 101 -" in capsys.readouterr().out
+    bench._report_round_trips({("digits", "numba"): [_result(1000)]}, ["digits"], ["numba"])   # none measured
+    assert capsys.readouterr().out == ""
+
+
 @pytest.mark.parametrize("flag,value,message", [
     ("--threads", "0", "expected a number >= 1, got 0"), ("--rounds", "-3", "expected a number >= 1, got -3"),
     ("--steps", "many", "expected a whole number"), ("--min-seconds", "-1", "expected a finite number >= 0"),

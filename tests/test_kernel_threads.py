@@ -121,3 +121,20 @@ def test_a_forked_child_starts_its_own_workers(two_threads):
     assert parent.poll(60), "parallel_for hung in a forked child"
     assert parent.recv() == [1, 1, 1, 1]
     process.join(10)
+
+
+def test_two_threads_hand_a_counter_back_and_forth():
+    flags = np.zeros(1, dtype=np.int64)
+    other = threading.Thread(target=threads._pass_counter, args=(flags, 100, 1))
+    other.start()
+    threads._pass_counter(flags, 100, 0)
+    other.join()
+    assert flags[0] == 200                  # each thread added one 100 times, in turn
+
+
+def test_round_trip_is_timed_in_nanoseconds():
+    if numba.config.DISABLE_JIT:
+        assert threads.round_trip_ns() is None
+        return
+    ns = threads.round_trip_ns(2000)
+    assert 1 < ns < 1e6                     # a cache line's trip, not a GIL hand-off (ms)

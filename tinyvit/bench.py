@@ -133,7 +133,7 @@ def _tinyvit(name: str, backend: str, steps: int, warmup: int, min_seconds: floa
     train = _timed(train_step, 0, steps, min_seconds)
     peak = _rss_mb("VmHWM") - base                       # of the train steps, before inference
     infer = _timed(lambda: model.forward(x, train=False), warmup, steps, min_seconds)
-    result = {"train": _rate(train), "infer": _rate(infer), "peak_mb": peak,
+    result = {"train": _rate(train), "infer": _rate(infer), "peak_mb": peak, "round_trip_ns": _round_trip(),
               "breakdown": _breakdown(model, train_step), "threads": _threads()}
     if backend == "numba":
         from tinyvit.kernels import linear
@@ -171,6 +171,15 @@ def _breakdown(model, train_step) -> dict:
     totals["other (glue, dropout, residual, patchify, ...)"] = totals["total"] - sum(
         v for k, v in totals.items() if k != "total")
     return totals
+
+
+def _round_trip() -> float | None:
+    """The cores' round trip right now (kernels/threads.py, round_trip_ns), or None on one core."""
+    if (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1) < 2:
+        return None
+    from tinyvit.kernels.threads import round_trip_ns
+
+    return round_trip_ns()
 
 
 def _threads() -> dict:
@@ -244,7 +253,7 @@ def _torch(name: str, steps: int, warmup: int, threads: int, min_seconds: float)
     model.eval()
     with torch.no_grad():
         infer = _timed(lambda: model(x), warmup, steps, min_seconds)
-    return {"train": _rate(train), "infer": _rate(infer), "peak_mb": peak,
+    return {"train": _rate(train), "infer": _rate(infer), "peak_mb": peak, "round_trip_ns": _round_trip(),
             "threads": {"torch": torch.get_num_threads(), **_threads()}, "version": torch.__version__}
 
 
@@ -420,6 +429,7 @@ def _report(runs, configs, backends, sgemm) -> None:
         print("\nnumba / numpy train speed-up: " + ", ".join(f"{n} {s:.2f}x" for n, s in numpy_vs))
     pairs = [(a, b) for a, b in (("numba", "torch"), ("numpy", "torch"), ("numba", "numpy"))
              if a in backends and b in backends]
+    _report_round_trips(runs, configs, backends)
     if rounds > 1 and pairs:
         print("\nround by round (the ratios above are the medians of these):")
         for name in configs:
@@ -443,6 +453,20 @@ def _report(runs, configs, backends, sgemm) -> None:
             if "paths" in r:
                 print("  GEMM path per linear layer and product: " + ", ".join(
                     f"{k}: {v}" for k, v in r["paths"].items()))
+
+
+def _report_round_trips(runs, configs, backends) -> None:
+    """Each measurement's cores' round trip, round by round: a slow spell of the host's own making
+    (the two vCPUs put far apart) shows here, and explains a round whose ratio stands out."""
+    trips = {key: [r.get("round_trip_ns") for r in rs] for key, rs in runs.items()}
+    if not any(t is not None for ts in trips.values() for t in ts):
+        return
+    print("\ncores' round trip (a cache line to the other core and back) after each measurement, ns; above ~250 "
+          "the host had put the two vCPUs far apart, and all hand-offs between them, small models' most of "
+          "all, were slower (PyTorch's too):")
+    for name in configs:
+        print(f"  {name:<11} " + "; ".join(f"{b} " + " ".join("-" if t is None else f"{t:.0f}" for t in trips[name, b])
+                                         for b in backends))
 
 
 if __name__ == "__main__":

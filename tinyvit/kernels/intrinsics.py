@@ -1,5 +1,5 @@
-"""Three things plain Numba cannot say: a small array on the stack, a float32 built from its bits,
-and a load that really reads memory each time (for threads that wait on a flag)."""
+"""Things plain Numba cannot say: a small array on the stack, a float32 built from its bits, and
+loads and stores that really reach memory each time (for threads that signal through a flag)."""
 
 from __future__ import annotations
 
@@ -73,7 +73,31 @@ def _load_acquire(typingctx, flags, i):
     return types.int64(flags, i), codegen
 
 
+def _store_release_py(flags, i, value):
+    flags[i] = value
+
+
+@intrinsic
+def _store_release(typingctx, flags, i, value):
+    # An atomic (release) store of flags[i], the other half of load_acquire: another thread that
+    # sees the new value also sees every write made before it.
+    if not (isinstance(flags, types.Array) and flags.dtype == types.int64 and isinstance(i, types.Integer)
+            and isinstance(value, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        arrty = sig.args[0]
+        ary = make_array(arrty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, arrty, ary, [args[1]])
+        builder.store_atomic(context.cast(builder, args[2], sig.args[2], types.int64), ptr, ordering="release",
+                             align=8)
+        return context.get_dummy_value()
+
+    return types.none(flags, i, value), codegen
+
+
 # The Python twins run under NUMBA_DISABLE_JIT=1 (an intrinsic cannot run as Python).
 stack_array = _stack_array_py if config.DISABLE_JIT else _stack_array
 float32_from_bits = _float32_from_bits_py if config.DISABLE_JIT else _float32_from_bits
 load_acquire = _load_acquire_py if config.DISABLE_JIT else _load_acquire
+store_release = _store_release_py if config.DISABLE_JIT else _store_release

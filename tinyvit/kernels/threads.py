@@ -12,7 +12,7 @@ import numpy as np
 from numba.core import config
 
 from tinyvit.errors import TinyViTError
-from tinyvit.kernels.intrinsics import load_acquire
+from tinyvit.kernels.intrinsics import load_acquire, store_release
 from tinyvit.kernels.jit import kernel
 
 # Why not numba's parallel=True? On this code it made compilation 5-10x slower (a parallel
@@ -144,6 +144,34 @@ def _forget_workers_after_fork() -> None:
 
 if hasattr(os, "register_at_fork"):   # POSIX only; Windows has no fork
     os.register_at_fork(after_in_child=_forget_workers_after_fork)
+
+
+@kernel
+def _pass_counter(flags, passes, parity):
+    """`passes` times: wait until the counter flags[0] is this thread's next value, then add one."""
+    for i in range(passes):
+        target = 2 * i + parity
+        while load_acquire(flags, 0) != target:
+            pass
+        store_release(flags, 0, target + 1)
+
+
+def round_trip_ns(passes: int = 50_000) -> float | None:
+    """The time a cache line takes to reach another core and come back, in ns: two threads hand
+    a counter to each other. Every parallel_for hand-off pays it a few times. On this kind of
+    virtual machine it reads ~100 ns at most moments, ~400 ns when the host has put our two
+    vCPUs far apart (see the README). None under NUMBA_DISABLE_JIT: plain Python would take turns
+    on the GIL instead of measuring the cores."""
+    if config.DISABLE_JIT:
+        return None
+    flags = np.zeros(1, dtype=np.int64)
+    _pass_counter(flags, 0, 0)                                   # compiled (or loaded) before timing
+    other = threading.Thread(target=_pass_counter, args=(flags, passes, 1), daemon=True)
+    other.start()                                                # it waits for the first pass
+    t = time.perf_counter()
+    _pass_counter(flags, passes, 0)
+    other.join()
+    return (time.perf_counter() - t) / passes * 1e9
 
 
 def num_threads() -> int:
