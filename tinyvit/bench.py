@@ -12,7 +12,9 @@ a measurement times at least --steps steps and at least --min-seconds (1 s) of t
 machine's ceiling is a float32 NumPy 2048 x 2048 matmul measured in the same run. Shared
 machines are noisy: compare figures from one run only, and prefer --rounds: each round runs
 the backends of a config back to back, so a ratio between two backends is taken per round,
-where both saw the same machine, and the median of those ratios is reported.
+where both saw the same machine, and the median of those ratios is reported. After each
+measurement the two cores' round trip is timed (kernels/threads.py, round_trip_ns): a host that has
+put the vCPUs far apart slows every hand-off between them, and shows there.
 """
 
 from __future__ import annotations
