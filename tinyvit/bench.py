@@ -176,11 +176,12 @@ def _breakdown(model, train_step) -> dict:
 
 
 def _round_trip() -> float | None:
-    """The cores' round trip right now (kernels/threads.py, round_trip_ns), or None on one core."""
-    if (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1) < 2:
+    """The cores' round trip right now (kernels/threads.py, round_trip_ns); None on one core or
+    without Numba (it times compiled code)."""
+    try:
+        from tinyvit.kernels.threads import round_trip_ns
+    except ImportError:
         return None
-    from tinyvit.kernels.threads import round_trip_ns
-
     return round_trip_ns()
 
 

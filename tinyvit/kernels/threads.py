@@ -60,7 +60,7 @@ PARTS_PER_THREAD = 4
 # Below this much work per thread, handing work to another thread costs more than it saves.
 # `work` is each caller's rough count of operations, so its time varies by kernel: 1 << 16 is
 # ~1.5 us of the GEMM's multiply-adds, ~10 us of LayerNorm's passes (measured on one thread).
-# Raising it did not speed up a digits forward pass, and the chunk counts it sets decide how
+# Raising it did not speed up a digits forward pass, and the part counts it sets decide how
 # LayerNorm's dgamma and the weight gradient's partial sums round: a change moves every result.
 MIN_WORK_PER_THREAD = 1 << 16
 
@@ -160,9 +160,9 @@ def round_trip_ns(passes: int = 50_000) -> float | None:
     """The time a cache line takes to reach another core and come back, in ns: two threads hand
     a counter to each other. Every parallel_for hand-off pays it a few times. On this kind of
     virtual machine it reads ~100 ns at most moments, ~400 ns when the host has put our two
-    vCPUs far apart (see the README). None under NUMBA_DISABLE_JIT: plain Python would take turns
-    on the GIL instead of measuring the cores."""
-    if config.DISABLE_JIT:
+    vCPUs far apart (see the README). None where it cannot be measured: on one core (the threads
+    would take turns on it) or under NUMBA_DISABLE_JIT (they would take turns on the GIL)."""
+    if config.DISABLE_JIT or usable_cores() < 2:
         return None
     flags = np.zeros(1, dtype=np.int64)
     _pass_counter(flags, 0, 0)                                   # compiled (or loaded) before timing
@@ -172,6 +172,13 @@ def round_trip_ns(passes: int = 50_000) -> float | None:
     _pass_counter(flags, passes, 0)
     other.join()
     return (time.perf_counter() - t) / passes * 1e9
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def num_threads() -> int:
