@@ -29,7 +29,7 @@ def test_every_item_runs_once_in_contiguous_chunks(two_threads):
     owner, seen = np.full(10, -1), np.zeros(10, dtype=int)
     parallel_for(_record, 10, owner, seen)
     np.testing.assert_array_equal(seen, 1)
-    chunks = 1 if two_threads == 1 else threads._chunk_count(10, two_threads, None)
+    chunks = 1 if two_threads == 1 else threads._chunk_count(10, two_threads, None, threads.CHUNKS_PER_THREAD)
     starts = [10 * c // chunks for c in range(chunks)]
     np.testing.assert_array_equal(owner, [max(s for s in starts if s <= i) for i in range(10)])
 
@@ -51,6 +51,9 @@ def test_parts_do_not_follow_the_chunks(two_threads, monkeypatch):
     assert parts == (1 if two_threads == 1 else threads.PARTS_PER_THREAD * two_threads)
     monkeypatch.setattr(threads, "CHUNKS_PER_THREAD", 1)
     assert threads.part_count(87) == parts
+    owner, seen = np.full(10, -1), np.zeros(10, dtype=int)      # while parallel_for follows the new value
+    parallel_for(_record, 10, owner, seen)
+    assert len(set(owner.tolist())) == two_threads
 
 
 @pytest.mark.parametrize("linger", [0, 1000])
@@ -74,7 +77,7 @@ def test_a_slow_thread_leaves_its_share_to_the_other(two_threads):
         pytest.skip("needs two threads")
     who = np.zeros(8, dtype=np.int64)
     parallel_for(_slow_first_chunk, 8, who)
-    first = 8 // threads._chunk_count(8, 2, None)             # the items of chunk 0
+    first = 8 // threads._chunk_count(8, 2, None, threads.CHUNKS_PER_THREAD)   # the items of chunk 0
     assert len(set(who.tolist())) == 2
     assert who[0] not in who[first:]
 

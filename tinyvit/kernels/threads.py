@@ -191,7 +191,7 @@ def num_threads() -> int:
         raise TinyViTError(f"Numba could not start its threads{where}: {err}") from None
 
 
-def _chunk_count(count: int, threads: int, work: int | None, per_thread: int = CHUNKS_PER_THREAD) -> int:
+def _chunk_count(count: int, threads: int, work: int | None, per_thread: int) -> int:
     """How many chunks to cut range(count) into (count >= threads > 1): `per_thread` per thread, a
     multiple of `threads` when possible (equal shares when the cores are equally fast), none
     smaller than MIN_WORK_PER_THREAD."""
@@ -229,7 +229,7 @@ def parallel_for(kernel, count: int, *args, work: int | None = None) -> None:
     if threads == 1:
         kernel(0, count, *args)
         return
-    chunks = _chunk_count(count, threads, work)
+    chunks = _chunk_count(count, threads, work, CHUNKS_PER_THREAD)   # read here: it may be tuned at run time
     bounds = [count * c // chunks for c in range(chunks + 1)]
     take = itertools.count().__next__   # atomic under the GIL: every chunk is taken exactly once
 
