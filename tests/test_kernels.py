@@ -2,7 +2,7 @@
 
 float32 must agree to a relative error (norm-wise, see gradcheck.rel_error) below 1e-5 and
 float64 below 1e-12. The shapes are not multiples of the register tile (6 x 16), the K slice
-(256) or anything else, and include one head, batch 1, head_dim 1 and the relative bias.
+(384) or anything else, and include one head, batch 1, head_dim 1 and the relative bias.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from tinyvit.gradcheck import rel_error
 from tinyvit.kernels import KERNELS, linear
 from tinyvit.kernels.attention import _qkv_of
 from tinyvit.kernels.gemm import _split_k_parts, _sum_parts, gemm, gemm_split_k, pack_b
+from tinyvit.kernels.intrinsics import prefetch
 from tinyvit.kernels.threads import parallel_for
 
 TOL = {"float32": 1e-5, "float64": 1e-12}
@@ -37,13 +38,27 @@ def _close(a, b, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("m,k,n,trans_a,trans_b", [
     (1, 1, 1, False, False), (7, 3, 17, False, True), (67, 70, 61, False, False),
-    (13, 300, 40, True, False), (100, 257, 33, False, True), (61, 12, 100, True, True)])
+    (13, 300, 40, True, False), (100, 257, 33, False, True), (61, 12, 100, True, True),
+    (200, 800, 50, False, False), (401, 400, 16, False, True)])   # several slices of K and blocks of rows
 def test_gemm_matches_matmul(dtype, m, k, n, trans_a, trans_b):
     rng = np.random.default_rng(m * k + n)
     a = _rand(rng, dtype, *((k, m) if trans_a else (m, k)))
     b = _rand(rng, dtype, *((n, k) if trans_b else (k, n)))
     out = gemm(a, trans_a, pack_b(b, trans_b), np.empty((m, n), dtype=dtype))
     _close((a.T if trans_a else a) @ (b.T if trans_b else b), out, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gemm_reads_a_in_place_or_packed_to_the_same_bits(dtype):
+    # A is read in place (row by row, with prefetching), but a transposed A is packed first: both
+    # add up each element of C in the same order, so they must agree bit for bit.
+    rng = np.random.default_rng(5)
+    a, b = _rand(rng, dtype, 301, 800), _rand(rng, dtype, 800, 40)   # a ragged last row panel, 3 slices
+    panels = pack_b(b, False)
+    in_place = gemm(a, False, panels, np.empty((301, 40), dtype=dtype))
+    packed = gemm(np.ascontiguousarray(a.T), True, panels, np.empty((301, 40), dtype=dtype))
+    assert np.array_equal(in_place, packed)
+    _close(a @ b, in_place, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -308,6 +323,23 @@ def test_adamw_refuses_state_or_gradient_of_another_shape():
     with pytest.raises(TinyViTError, match="read-only"):
         KERNELS["adamw_update"](p, g, good, good.copy(), step=1, lr=0.1)
 
+
+def test_prefetch_is_only_a_hint():
+    # It compiles for any integer index, changes no value, and does not fault one row past the end.
+    import numba
+
+    @numba.njit
+    def total_with_prefetches(a):
+        total = 0.0
+        for i in range(a.shape[0] + 1):
+            prefetch(a, i, np.int32(a.shape[1] - 1))
+            if i < a.shape[0]:
+                total += a[i].sum()
+        return total
+
+    a = np.arange(12.0).reshape(3, 4)
+    assert total_with_prefetches(a) == 66.0
+    assert np.array_equal(a, np.arange(12.0).reshape(3, 4))
 
 def test_the_gemm_refuses_operands_that_disagree():
     f32 = np.float32

@@ -1,4 +1,4 @@
-"""A cache-blocked, packed, parallel GEMM: the loop nest that BLAS runs, written out in Numba.
+"""A cache-blocked, parallel GEMM: the loop nest that BLAS runs, written out in Numba.
 
 C (M, N) = op(A) (M, K) @ op(B) (K, N), where op transposes or not, in the structure of
 Goto & van de Geijn ("Anatomy of high-performance matrix multiplication", 2008):
@@ -6,14 +6,20 @@ Goto & van de Geijn ("Anatomy of high-performance matrix multiplication", 2008):
     pack all of B into column panels of NR       (once per call, shared by the threads)
     for each block of MC rows of A, in parallel (kernels/threads.py):
         for each slice of KC along K:
-            pack the MC x KC block of A into row panels of MR
             for each column panel of B:          (its KC x NR slice stays in L1)
                 for each row panel of A:         (the MC x KC block stays in L2)
                     6 x 16 register tile          (kernels/microkernel.py)
+                    (and prefetch one row of the next slice or block of A)
 
-Packing copies both operands into the exact order the register tile reads them, so the hot loop
-only ever walks memory forwards. When a block of rows of C is finished, an epilogue runs on it while it
-is still in L2: adding the bias, and the GELU of an MLP's first layer (saving a pass over memory).
+Packing copies B into the exact order the register tile reads it, so the hot loop walks it
+forwards. A is read where it lies: the tile takes one value from each of its 6 rows per step,
+every row forwards (tile_multiply_rows). BLAS packs A too; here that copy cost 5-11 % of the
+product on cifar-tiny's shapes, because it is also where A first comes from memory. Instead,
+while the tiles run, each fetches one row of the block that comes next into the cache
+(intrinsics.prefetch), so no tile waits for memory. Only a transposed A (trans_a), and the last,
+ragged panel of rows, are packed. When a block of rows of C is finished, an epilogue runs on it
+while it is still in L2: adding the bias, and the GELU of an MLP's first layer (saving a pass
+over memory).
 
 The weight gradient dW = X^T @ dY has another shape: K (the batch's rows, thousands) is far
 larger than M and N (the layer's widths). Packing all of dY first would write, and then re-read,
@@ -31,9 +37,9 @@ from tinyvit.errors import TinyViTError
 from tinyvit.kernels.checks import FLOATS, check_float
 from tinyvit.kernels.gelu import gelu_grad_span
 from tinyvit.kernels.gelu_math import gelu_value
-from tinyvit.kernels.intrinsics import stack_array
+from tinyvit.kernels.intrinsics import prefetch, stack_array
 from tinyvit.kernels.jit import kernel
-from tinyvit.kernels.microkernel import MR, NR, store_tile, tile_multiply
+from tinyvit.kernels.microkernel import MR, NR, store_tile, tile_multiply, tile_multiply_rows
 from tinyvit.kernels.threads import num_threads, parallel_for, part_count
 
 KC = 384   # a KC x NR slice of a B panel is 24 KB of float32: it stays in the 32 KB L1 cache
@@ -158,21 +164,72 @@ def _macro_kernel(block, rows, panels, k0, depth, cols, c, i0, j0, accumulate):
                             accumulate)
 
 
+@kernel(inline=True)
+def _prefetch_row(a, r, k0, depth):
+    """Fetch a[r, k0:k0+depth] into the cache: one prefetch per 64-byte line."""
+    for k in range(k0, k0 + depth, 64 // a.itemsize):
+        prefetch(a, r, k)
+    prefetch(a, r, k0 + depth - 1)                    # the last line, when the row starts mid-line
+
+
+@kernel
+def _macro_kernel_rows(a, i0, rows, panels, k0, depth, cols, c, accumulate, ahead, ahead_rows, ahead_k0,
+                       ahead_depth):
+    """c[i0:i0+rows, :cols] (+)= a[i0:i0+rows, k0:k0+depth] @ rows k0:k0+depth of packed B panels.
+
+    As _macro_kernel, with A read in place (rows: whole MR panels). Tile number t < ahead_rows also
+    prefetches row ahead + t of `a`, columns ahead_k0:ahead_k0+ahead_depth: the next slice or block
+    of A is in the cache by the time it is multiplied.
+    """
+    acc = stack_array(MR, NR, c)
+    edge = np.empty((MR, NR), dtype=c.dtype)
+    a_block = a[i0:i0 + rows, k0:k0 + depth]
+    panels_of_rows = rows // MR
+    for p in range((cols + NR - 1) // NR):
+        b_panel = panels[p, k0:k0 + depth]
+        for q in range(panels_of_rows):
+            t = p * panels_of_rows + q
+            if t < ahead_rows:
+                _prefetch_row(a, ahead + t, ahead_k0, ahead_depth)
+            tile_multiply_rows(a_block, q * MR, b_panel, 0, depth, acc)
+            if cols - p * NR >= NR:
+                store_tile(acc, c, i0 + q * MR, p * NR, accumulate)
+            else:                                     # a ragged tile at the right edge
+                for i in range(MR):
+                    for j in range(NR):
+                        edge[i, j] = acc[i, j]
+                _store_edge(edge, c, i0 + q * MR, p * NR, MR, cols - p * NR, accumulate)
+
+
 @kernel
 def _multiply_blocks(start, stop, a, trans_a, panels, out, mc, epilogue, bias, pre, tanh_approx):
     """Row blocks start:stop (of mc rows each) of out = op(A) @ B: the work of one thread."""
     M, N = out.shape
     K = panels.shape[1]
     block = np.empty((mc // MR, KC, MR), dtype=out.dtype)
+    slices = (K + KC - 1) // KC                 # equal slices of at most KC: 576 = 2 x 288, not 384 + 192
     for blk in range(start, stop):
         i0 = blk * mc
         rows = min(mc, M - i0)
-        slices = (K + KC - 1) // KC             # equal slices of at most KC: 576 = 2 x 288, not 384 + 192
         for s in range(slices):
             k0 = K * s // slices
             depth = K * (s + 1) // slices - k0
-            _pack_a(a, trans_a, i0, rows, k0, depth, block)
-            _macro_kernel(block, rows, panels, k0, depth, N, out, i0, 0, k0 > 0)
+            if trans_a:                         # op(A)'s rows are a's columns: pack them
+                _pack_a(a, True, i0, rows, k0, depth, block)
+                _macro_kernel(block, rows, panels, k0, depth, N, out, i0, 0, k0 > 0)
+                continue
+            if s + 1 < slices:                  # prefetch the next slice of these rows ...
+                ahead, ahead_rows, ahead_k0 = i0, rows, K * (s + 1) // slices
+                ahead_depth = K * (s + 2) // slices - ahead_k0
+            else:                               # ... or the first slice of this thread's next block
+                ahead, ahead_k0, ahead_depth = i0 + rows, 0, K // slices
+                ahead_rows = min(mc, M - ahead) if blk + 1 < stop else 0
+            whole = rows // MR * MR
+            _macro_kernel_rows(a, i0, whole, panels, k0, depth, N, out, k0 > 0,
+                               ahead, ahead_rows, ahead_k0, ahead_depth)
+            if whole < rows:                    # the last rows of A, padded to a whole panel
+                _pack_a(a, False, i0 + whole, rows - whole, k0, depth, block)
+                _macro_kernel(block, rows - whole, panels, k0, depth, N, out, i0 + whole, 0, k0 > 0)
         if epilogue != PLAIN:
             _epilogue(out, i0, rows, epilogue, bias, pre, tanh_approx)
 

@@ -1,9 +1,11 @@
-"""Things plain Numba cannot say: a small array on the stack, a float32 built from its bits, and
-loads and stores that really reach memory each time (for threads that signal through a flag)."""
+"""Things plain Numba cannot say: a small array on the stack, a float32 built from its bits,
+loads and stores that really reach memory each time (for threads that signal through a flag), and
+a hint to fetch memory into the cache before it is needed."""
 
 from __future__ import annotations
 
 import numpy as np
+from llvmlite import ir
 from numba.core import cgutils, config, types
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array, populate_array
@@ -96,8 +98,39 @@ def _store_release(typingctx, flags, i, value):
     return types.none(flags, i, value), codegen
 
 
+def _prefetch_py(a, i, j):
+    pass
+
+
+@intrinsic
+def _prefetch(typingctx, a, i, j):
+    # Ask the CPU to bring the cache line holding a[i, j] into its caches, and go on at once
+    # (llvm.prefetch: a read, kept in every level). Only a hint: it changes no value, and an
+    # address past the array's end does not fault.
+    if not (isinstance(a, types.Array) and a.ndim == 2 and isinstance(i, types.Integer)
+            and isinstance(j, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        arrty = sig.args[0]
+        ary = make_array(arrty)(context, builder, args[0])
+        index = [context.cast(builder, v, t, types.intp) for v, t in zip(args[1:], sig.args[1:], strict=True)]
+        ptr = cgutils.get_item_pointer(context, builder, arrty, ary, index)
+        # Through an i8*, the intrinsic's type in older LLVMs; newer ones, whose pointers carry no
+        # type, rename the call to llvm.prefetch.p0 as they read it.
+        ptr = builder.bitcast(ptr, ir.IntType(8).as_pointer())
+        i32 = ir.IntType(32)
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [ptr.type, i32, i32, i32]),
+                                            "llvm.prefetch.p0i8")
+        builder.call(fn, [ptr, i32(0), i32(3), i32(1)])   # read, highest locality, data cache
+        return context.get_dummy_value()
+
+    return types.none(a, i, j), codegen
+
+
 # The Python twins run under NUMBA_DISABLE_JIT=1 (an intrinsic cannot run as Python).
 stack_array = _stack_array_py if config.DISABLE_JIT else _stack_array
 float32_from_bits = _float32_from_bits_py if config.DISABLE_JIT else _float32_from_bits
 load_acquire = _load_acquire_py if config.DISABLE_JIT else _load_acquire
 store_release = _store_release_py if config.DISABLE_JIT else _store_release
+prefetch = _prefetch_py if config.DISABLE_JIT else _prefetch
