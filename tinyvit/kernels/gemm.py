@@ -13,8 +13,8 @@ Goto & van de Geijn ("Anatomy of high-performance matrix multiplication", 2008):
 
 Packing copies B into the exact order the register tile reads it, so the hot loop walks it
 forwards. A is read where it lies: the tile takes one value from each of its 6 rows per step,
-every row forwards (tile_multiply_rows). BLAS packs A too; here that copy cost 5-11 % of the
-product on cifar-tiny's shapes, because it is also where A first comes from memory. Instead,
+every row forwards (tile_multiply_rows). BLAS packs A too; here that copy took 4-14 % of a
+product's time on cifar-tiny's shapes, as it is also where A first comes from memory. Instead,
 while the tiles run, each fetches one row of the block that comes next into the cache
 (intrinsics.prefetch), so no tile waits for memory. Only a transposed A (trans_a), and the last,
 ragged panel of rows, are packed. When a block of rows of C is finished, an epilogue runs on it

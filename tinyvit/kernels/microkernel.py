@@ -35,8 +35,9 @@ def tile_multiply_rows(a, a_row, b, b_col, depth, acc):
     """acc (MR, NR) = a[a_row:a_row+MR, :depth] @ b[:depth, b_col:b_col+NR]: A read row by row.
 
     The same tile as tile_multiply, with A in its natural row-major layout: each step of k
-    broadcasts one value from each of MR rows. Strided like that, A must be small enough to
-    stay in L1 (attention's per-head buffers); the GEMM packs instead. It saves transposing A.
+    broadcasts one value from each of MR rows, each row read forwards. It saves copying A into
+    tile order: attention's per-head buffers stay in L1, and the GEMM's rows of A are fetched
+    into the cache ahead of the tiles that read them (kernels/gemm.py).
     """
     for i in range(MR):
         for j in range(NR):
