@@ -341,6 +341,7 @@ def test_prefetch_is_only_a_hint():
     assert total_with_prefetches(a) == 66.0
     assert np.array_equal(a, np.arange(12.0).reshape(3, 4))
 
+
 def test_the_gemm_refuses_operands_that_disagree():
     f32 = np.float32
     a, w = np.ones((5, 4), f32), np.ones((4, 20), f32)
