@@ -218,12 +218,12 @@ def _multiply_blocks(start, stop, a, trans_a, panels, out, mc, epilogue, bias, p
                 _pack_a(a, True, i0, rows, k0, depth, block)
                 _macro_kernel(block, rows, panels, k0, depth, N, out, i0, 0, k0 > 0)
                 continue
-            if s + 1 < slices:                  # prefetch the next slice of these rows ...
-                ahead, ahead_rows, ahead_k0 = i0, rows, K * (s + 1) // slices
-                ahead_depth = K * (s + 2) // slices - ahead_k0
-            else:                               # ... or the first slice of this thread's next block
-                ahead, ahead_k0, ahead_depth = i0 + rows, 0, K // slices
-                ahead_rows = min(mc, M - ahead) if blk + 1 < stop else 0
+            # Prefetch what this thread multiplies next: the next slice of these rows, or the first
+            # slice of its next block (none after its last).
+            next_blk, next_s = (blk, s + 1) if s + 1 < slices else (blk + 1, 0)
+            ahead, ahead_k0 = next_blk * mc, K * next_s // slices
+            ahead_rows = min(mc, M - ahead) if next_blk < stop else 0
+            ahead_depth = K * (next_s + 1) // slices - ahead_k0
             whole = rows // MR * MR
             _macro_kernel_rows(a, i0, whole, panels, k0, depth, N, out, k0 > 0,
                                ahead, ahead_rows, ahead_k0, ahead_depth)
