@@ -329,9 +329,9 @@ def _split_k_parts(start, stop, a, b, parts, colsum_parts, gelu, pre, dpre, tanh
     a_block = np.empty((MC // MR, KC, MR), dtype=a.dtype)
     col_chunks = (N + NC - 1) // NC                          # equal chunks of at most NC columns
     widest = (N + col_chunks - 1) // col_chunks
-    # One spare row per panel: panels KC rows apart would lie 24 KB = 6 x 4 KB apart, so the row k
-    # of every panel, all written in one step of the packing, would share one set of the L1 cache
-    # (8 lines) and evict each other: packing ran 2.5-3x slower.
+    # One spare row per panel. The L1 cache picks a line's set from its address modulo 4 KB, and
+    # panels of KC rows would lie 24 KB = 6 x 4 KB apart: row k of every panel, all written in one
+    # step of the packing, would share one set of 8 lines and evict each other (2.5-3x slower).
     b_slice = np.empty(((widest + NR - 1) // NR, KC + 1, NR), dtype=a.dtype)
     for t in range(start, stop):
         c, colsum = parts[t], colsum_parts[t]
