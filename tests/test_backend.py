@@ -63,6 +63,29 @@ def test_backends_agree_on_logits_and_every_gradient(pos_embed, placement, pool)
         assert rel_error(ga[name], gb[name]) < 1e-12, name
 
 
+@pytest.mark.parametrize("pos_embed,placement", [("learned", "stem"), ("relative", "stem"),
+                                                 ("learned2d", "every_layer_shared")])
+@pytest.mark.parametrize("pool", ["cls", "gap"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_predict_gives_forwards_logits_bit_for_bit_and_keeps_nothing(pos_embed, placement, pool, dtype):
+    # On the numba backend predict runs one forward per thread, each on its share of the batch
+    # (an odd batch: shares of 2 and 3); every image's logits must still be the same bits.
+    kw = dict(pos_embed=pos_embed, pos_embed_placement=placement, pool=pool, dropout=0.1)
+    for backend in ("numpy", "numba"):
+        model = _tiny(backend, dtype=dtype, **kw)
+        for name in model.params:
+            model.params[name][...] += 0.05 * np.random.default_rng(1).standard_normal(model.params[name].shape)
+        x = np.random.default_rng(2).random((5, 8, 8, 2)).astype(dtype)
+        expected = model.forward(x)
+        logits = model.predict(x)
+        assert logits.dtype == np.dtype(dtype) and np.array_equal(logits, expected), backend
+        if backend == "numba":   # its products sum each row alike whatever the batch; BLAS's need not
+            assert np.array_equal(model.predict(x[:1]), expected[:1])
+        assert model.cache is None
+        with pytest.raises(ValueError, match="needs a forward"):
+            model.backward(np.zeros_like(logits))
+
+
 def test_float32_stays_float32():
     model = _tiny("numba", dtype="float32", gelu="tanh")
     x = np.random.default_rng(1).random((2, 8, 8, 2), dtype=np.float32)

@@ -134,7 +134,7 @@ def _tinyvit(name: str, backend: str, steps: int, warmup: int, min_seconds: floa
     _reset_peak()
     train = _timed(train_step, 0, steps, min_seconds)
     peak = _rss_mb("VmHWM") - base                       # of the train steps, before inference
-    infer = _timed(lambda: model.forward(x, train=False), warmup, steps, min_seconds)
+    infer = _timed(lambda: model.predict(x), warmup, steps, min_seconds)   # as PyTorch under no_grad()
     result = {"train": _rate(train), "infer": _rate(infer), "peak_mb": peak, "round_trip_ns": _round_trip(),
               "breakdown": _breakdown(model, train_step), "threads": _threads()}
     if backend == "numba":

@@ -533,7 +533,7 @@ def cmd_predict(args) -> int:
         images = 1.0 - images
     mean, std = _normalisation(ckpt)
     model = ckpt.build_model()
-    logits = model.forward(normalize_images(images, mean, std), train=False).astype(np.float64)
+    logits = model.predict(normalize_images(images, mean, std)).astype(np.float64)
     z = logits - logits.max(axis=1, keepdims=True)
     probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
     names = ckpt.class_names

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import threading
@@ -237,15 +238,48 @@ def parallel_for(kernel, count: int, *args, work: int | None = None) -> None:
         while (c := take()) < chunks:
             kernel(bounds[c], bounds[c + 1], *args)
 
-    with _lock:
-        while len(_workers) < threads - 1:
-            _workers.append(_Worker())
-        for t in range(threads - 1):
-            _workers[t].start(run_chunks)
+    _fork_join([run_chunks] * threads)
+
+
+def map_shares(fn, count: int) -> list:
+    """[fn(start, stop) for each thread's contiguous share of range(count)], computed side by side.
+
+    Each thread runs fn on its own share with Numba's thread count set to 1 for the call, so
+    the kernels inside it run on that thread alone, with no parallel_for hand-offs. For work
+    made of many short kernels, such as a forward pass at inference (about a hundred kernel
+    calls, each handed to both threads), the hand-offs become one. One thread, or plain
+    Python (NUMBA_DISABLE_JIT=1, where threads would only take turns on the GIL): fn(0, count).
+    """
+    threads = min(num_threads(), count)
+    if threads == 1 or config.DISABLE_JIT:
+        return [fn(0, count)]
+    bounds = [count * t // threads for t in range(threads + 1)]
+    results = [None] * threads
+
+    def share(t: int) -> None:
+        previous = numba.get_num_threads()
+        numba.set_num_threads(1)   # for this thread only: Numba keeps the count per thread
         try:
-            run_chunks()
-        finally:   # every worker is waited for, even when a chunk failed, before anything is raised
-            errors = [_workers[t].join() for t in range(threads - 1)]
+            results[t] = fn(bounds[t], bounds[t + 1])
+        finally:
+            numba.set_num_threads(previous)
+
+    _fork_join([functools.partial(share, t) for t in range(threads)])
+    return results
+
+
+def _fork_join(jobs: list) -> None:
+    """Run jobs[0]() on the calling thread and jobs[1:] on workers; return when all have finished."""
+    with _lock:
+        while len(_workers) < len(jobs) - 1:
+            _workers.append(_Worker())
+        workers = _workers[:len(jobs) - 1]
+        for worker, job in zip(workers, jobs[1:], strict=True):
+            worker.start(job)
+        try:
+            jobs[0]()
+        finally:   # every worker is waited for, even when a job failed, before anything is raised
+            errors = [worker.join() for worker in workers]
         for error in errors:
             if error is not None:
                 raise error

@@ -171,10 +171,31 @@ class ViT:
 
     # ================================================================ forward
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
-        """Images x (B, H, W, C) -> logits (B, num_classes). train=True turns dropout on."""
+        """Images x (B, H, W, C) -> logits (B, num_classes). train=True turns dropout on.
+
+        Keeps in model.cache what the backward needs (see attention_maps() for a look)."""
         x = self._check_images(x)
         self._check_params()
         self.cache = None  # free the last forward's activations now, not after building the new ones
+        logits, self.cache = self._forward(x, train)
+        return logits
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Images x (B, H, W, C) -> logits (B, num_classes) for inference: dropout off, and nothing
+        kept for a backward (like PyTorch's torch.no_grad()). The same logits as forward(x), bit
+        for bit. On the numba backend each thread runs the whole forward pass on its own share
+        of the batch: the threads meet once, not at each of the pass's hundred-odd kernels."""
+        x = self._check_images(x)
+        self._check_params()
+        self.cache = None  # a backward after predict() has nothing to work from, and says so
+        if self.ops.name != "numba":
+            return self._forward(x, train=False)[0]
+        from tinyvit.kernels.threads import map_shares
+
+        shares = map_shares(lambda start, stop: self._forward(x[start:stop], train=False)[0], len(x))
+        return shares[0] if len(shares) == 1 else np.concatenate(shares)
+
+    def _forward(self, x: np.ndarray, train: bool) -> tuple[np.ndarray, ViTCache]:
         c, p, ops = self.config, self.params, self.ops
         patches, patchify = patchify_forward(x, c.patch_size)                       # (B, Np, P*P*C)
         tokens, patch_embed = ops.linear_forward(
@@ -197,8 +218,7 @@ class ViT:
             tokens, p["norm.weight"], p["norm.bias"], c.layernorm_eps)                # (B, N, D)
         pooled, cache.pool = pool_forward(tokens, c.pool)                            # (B, D)
         logits, cache.head = ops.linear_forward(pooled, p["head.weight"], p["head.bias"])  # (B, K)
-        self.cache = cache
-        return logits
+        return logits, cache
 
     # ================================================================ backward
     def backward(self, dlogits: np.ndarray) -> np.ndarray:

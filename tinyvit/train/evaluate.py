@@ -32,7 +32,7 @@ def check_batch_size(batch_size) -> None:
 def predict_logits(model, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
     """Logits (N, K) of already-normalised images x (N, H, W, C), in batches, dropout off."""
     check_batch_size(batch_size)
-    out = [model.forward(x[i:i + batch_size], train=False) for i in range(0, len(x), batch_size)]
+    out = [model.predict(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
     if not out:
         return np.zeros((0, model.config.num_classes), dtype=model.dtype)
     return np.concatenate(out)
@@ -46,7 +46,7 @@ def evaluate(model, x: np.ndarray, y: np.ndarray, batch_size: int = 500) -> Eval
     total_loss = 0.0
     for i in range(0, len(x), batch_size):
         xb, yb = x[i:i + batch_size], y[i:i + batch_size]
-        logits = model.forward(xb, train=False)
+        logits = model.predict(xb)
         loss, _ = model.ops.cross_entropy_forward(logits, yb, 0.0)
         total_loss += float(loss) * len(xb)
         np.add.at(confusion, (yb, logits.argmax(axis=1)), 1)
