@@ -107,21 +107,22 @@ def test_an_error_in_a_worker_reaches_the_caller_and_the_pool_recovers(two_threa
     np.testing.assert_array_equal(owner, [0, 1, 2, 3])
 
 
-def _share_and_its_threads(start, stop):
-    return start, stop, numba.get_num_threads(), threading.get_ident()
+def _share_and_its_threads(share, start, stop):
+    return start, stop, numba.get_num_threads(), threading.get_ident(), share
 
 
 def test_map_shares_runs_one_share_per_thread_each_on_its_own(two_threads):
     shares = threads.map_shares(_share_and_its_threads, 7)
     bounds = [7 * t // two_threads for t in range(two_threads + 1)]
-    assert [[a, b] for a, b, _, _ in shares] == [bounds[t:t + 2] for t in range(two_threads)]   # in order
-    assert len({ident for *_, ident in shares}) == two_threads                    # each on its own thread
-    assert all(n == 1 for _, _, n, _ in shares)            # kernels inside a share hand nothing on
+    assert [[a, b] for a, b, *_ in shares] == [bounds[t:t + 2] for t in range(two_threads)]   # in order
+    assert [share[4] for share in shares] == list(range(two_threads))
+    assert len({share[3] for share in shares}) == two_threads                     # each on its own thread
+    assert all(share[2] == 1 for share in shares)          # kernels inside a share hand nothing on
     assert numba.get_num_threads() == two_threads          # ... and the caller's count comes back
     assert threads.map_shares(_share_and_its_threads, 1)[0][:2] == (0, 1)
 
 
-def _fail_second_share(start, stop):
+def _fail_second_share(share, start, stop):
     if start > 0:
         raise RuntimeError("share 1 failed")
 

@@ -241,30 +241,35 @@ def parallel_for(kernel, count: int, *args, work: int | None = None) -> None:
     _fork_join([run_chunks] * threads)
 
 
+def share_count(count: int) -> int:
+    """How many shares map_shares cuts range(count) into: one a thread, or one under plain Python
+    (NUMBA_DISABLE_JIT=1, where threads would only take turns on the GIL)."""
+    return 1 if config.DISABLE_JIT else max(1, min(num_threads(), count))
+
+
 def map_shares(fn, count: int) -> list:
-    """[fn(start, stop) for each thread's contiguous share of range(count)], computed side by side.
+    """[fn(share, start, stop) for each thread's contiguous share of range(count)], side by side.
 
     Each thread runs fn on its own share with Numba's thread count set to 1 for the call, so
     the kernels inside it run on that thread alone, with no parallel_for hand-offs. For work
-    made of many short kernels, such as a forward pass at inference (about a hundred kernel
-    calls, each handed to both threads), the hand-offs become one. One thread, or plain
-    Python (NUMBA_DISABLE_JIT=1, where threads would only take turns on the GIL): fn(0, count).
+    made of many short kernels, such as a forward pass (about a hundred kernel calls, each
+    handed to both threads), the hand-offs become one. With one share: fn(0, 0, count).
     """
-    threads = min(num_threads(), count)
-    if threads == 1 or config.DISABLE_JIT:
-        return [fn(0, count)]
-    bounds = [count * t // threads for t in range(threads + 1)]
-    results = [None] * threads
+    shares = share_count(count)
+    if shares == 1:
+        return [fn(0, 0, count)]
+    bounds = [count * t // shares for t in range(shares + 1)]
+    results = [None] * shares
 
-    def share(t: int) -> None:
+    def run(t: int) -> None:
         previous = numba.get_num_threads()
         numba.set_num_threads(1)   # for this thread only: Numba keeps the count per thread
         try:
-            results[t] = fn(bounds[t], bounds[t + 1])
+            results[t] = fn(t, bounds[t], bounds[t + 1])
         finally:
             numba.set_num_threads(previous)
 
-    _fork_join([functools.partial(share, t) for t in range(threads)])
+    _fork_join([functools.partial(run, t) for t in range(shares)])
     return results
 
 

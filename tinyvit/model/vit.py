@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -192,7 +193,7 @@ class ViT:
             return self._forward(x, train=False)[0]
         from tinyvit.kernels.threads import map_shares
 
-        shares = map_shares(lambda start, stop: self._forward(x[start:stop], train=False)[0], len(x))
+        shares = map_shares(lambda share, start, stop: self._forward(x[start:stop], train=False)[0], len(x))
         return shares[0] if len(shares) == 1 else np.concatenate(shares)
 
     def _forward(self, x: np.ndarray, train: bool) -> tuple[np.ndarray, ViTCache]:
@@ -258,6 +259,17 @@ class ViT:
         for name, grad in g.items():
             self.grads[name][...] = grad  # in place: an optimiser may hold references
         return dx
+
+    # ================================================================ data parallelism
+    def replica(self, seed: int) -> ViT:
+        """A model that shares this one's parameters (the same arrays: an optimiser step moves
+        both) but keeps its own cache, gradients and dropout generator, default_rng(seed). Each
+        thread of a data-parallel training step runs one (tinyvit/train/data_parallel.py)."""
+        twin = copy.copy(self)
+        twin.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        twin.rng = np.random.default_rng(seed)
+        twin.cache = None
+        return twin
 
     # ================================================================ inspection
     def attention_maps(self) -> list[np.ndarray]:

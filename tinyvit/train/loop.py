@@ -26,6 +26,7 @@ from tinyvit.errors import TinyViTError
 from tinyvit.paths import user_path
 from tinyvit.train.config import DataSpec, TrainConfig
 from tinyvit.train.data import normalize_images
+from tinyvit.train.data_parallel import DataParallel
 from tinyvit.train.evaluate import EvalResult, evaluate
 from tinyvit.train.optim import AdamW, clip_grad_norm
 from tinyvit.train.schedule import warmup_cosine
@@ -81,6 +82,7 @@ class Trainer:
         self.out_dir = check_output_dir(out_dir) if out_dir is not None else None
         self.progress, self.log = progress, log
         self.log_every = log_every or max(1, train.epochs // 20)
+        self.data_parallel = DataParallel(model)   # each thread runs forward and backward on a share of the batch
         self.optimizer = AdamW(model.params, weight_decay=train.weight_decay, beta1=train.beta1,
                                beta2=train.beta2, eps=train.eps, update_fn=model.ops.adamw_update)
         # Two independent streams: changing the augmentation never changes the batch order.
@@ -185,7 +187,7 @@ class Trainer:
 
     def train_epoch(self, bar=None) -> dict:
         """One pass over the training split; returns the epoch's mean loss, accuracy and speed."""
-        model, ops, t = self.model, self.model.ops, self.train
+        model, t = self.model, self.train
         x, y = self.dataset.x_train, self.dataset.y_train
         loss_sum, correct, seen, norm_sum, steps = 0.0, 0, 0, 0.0, 0
         start = time.perf_counter()
@@ -195,12 +197,9 @@ class Trainer:
                 xb = self.augment(xb, self.aug_rng)
             xb = normalize_images(xb, self.mean, self.std)
             step = self.optimizer.t + 1
-            logits = model.forward(xb, train=True)
-            loss, cache = ops.cross_entropy_forward(logits, yb, t.label_smoothing)
-            loss = float(loss)
+            loss, logits = self.data_parallel.gradients(xb, yb, t.label_smoothing)   # forward, loss, backward
             if not math.isfinite(loss):
                 raise self._diverged("loss", loss, step)
-            model.backward(ops.cross_entropy_backward(1.0, cache))
             norm = clip_grad_norm(model.grads, t.clip)
             if not math.isfinite(norm):
                 raise self._diverged("gradient norm", norm, step)
