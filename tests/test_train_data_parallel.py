@@ -80,3 +80,11 @@ def test_dropout_masks_are_reproducible_and_differ_between_shares(two_threads):
     twin = np.concatenate([x[:2], x[:2]])                 # the same images in both shares ...
     _, logits = DataParallel(_model(dropout=0.3, seed=7)).gradients(twin, np.array([0, 1, 0, 1]))
     assert not np.array_equal(logits[:2], logits[2:])      # ... see different masks
+
+
+def test_images_and_labels_must_pair_up(two_threads):
+    from tinyvit import TinyViTError
+
+    step = DataParallel(_model())
+    with pytest.raises(TinyViTError, match="4 images but 5 labels: a batch needs one label per image"):
+        step.gradients(np.zeros((4, 8, 8, 2)), np.zeros(5, dtype=int))

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinyvit.errors import TinyViTError
+
 
 class DataParallel:
     """Runs a training step's forward, loss and backward of `model`, split over the threads on
@@ -37,6 +39,8 @@ class DataParallel:
         The same as model.forward(x, train=True), cross_entropy_forward, model.backward, up to
         rounding. After a split step model.cache is empty: each share's cache is dropped."""
         model = self.model
+        if len(y) != len(x):   # a share would otherwise take the wrong labels, or too few
+            raise TinyViTError(f"{len(x)} images but {len(y)} labels: a batch needs one label per image.")
         if model.ops.name != "numba":
             return _share_gradients(model, x, y, label_smoothing, 1.0)
         from tinyvit.kernels.threads import map_shares, share_count
