@@ -32,3 +32,14 @@ def randomize(model: ViT, seed: int = 0, scale: float = 0.5) -> ViT:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def two_threads() -> int:
+    """Numba's thread count set to 2 for the test (1 on a one-core machine); yields the count."""
+    import numba
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    yield numba.get_num_threads()
+    numba.set_num_threads(before)

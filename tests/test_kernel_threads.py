@@ -17,14 +17,6 @@ def _record(start, stop, owner, seen):
         seen[i] += 1
 
 
-@pytest.fixture
-def two_threads():
-    before = numba.get_num_threads()
-    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
-    yield numba.get_num_threads()
-    numba.set_num_threads(before)
-
-
 def test_every_item_runs_once_in_contiguous_chunks(two_threads):
     owner, seen = np.full(10, -1), np.zeros(10, dtype=int)
     parallel_for(_record, 10, owner, seen)

@@ -1,6 +1,5 @@
 """train/data_parallel.py: the batch split over threads gives the whole batch's loss and gradients."""
 
-import numba
 import numpy as np
 import pytest
 
@@ -24,14 +23,6 @@ def _whole_batch(model, x, y, smoothing):
     loss, cache = cross_entropy_forward(logits, y, smoothing)
     model.backward(cross_entropy_backward(1.0, cache))
     return float(loss), logits, {k: v.copy() for k, v in model.grads.items()}
-
-
-@pytest.fixture
-def two_threads():
-    before = numba.get_num_threads()
-    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
-    yield numba.get_num_threads()
-    numba.set_num_threads(before)
 
 
 @pytest.mark.parametrize("dtype,tolerance", [("float64", 1e-12), ("float32", 1e-5)])
