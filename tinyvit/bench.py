@@ -20,6 +20,7 @@ put the vCPUs far apart slows every hand-off between them, and shows there.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import subprocess
@@ -111,7 +112,7 @@ def _sgemm(steps: int, min_seconds: float) -> dict:
 
 def _tinyvit(name: str, backend: str, steps: int, warmup: int, min_seconds: float) -> dict:
     from tinyvit import ViT, ViTConfig
-    from tinyvit.train.data_parallel import DataParallel
+    from tinyvit.train.data_parallel import DataParallel, batch_gradients
 
     base = _rss_mb("VmRSS")
     model = ViT(ViTConfig(num_classes=10, backend=backend, **CONFIGS[name]))
@@ -123,11 +124,7 @@ def _tinyvit(name: str, backend: str, steps: int, warmup: int, min_seconds: floa
     state = {k: (np.zeros_like(v), np.zeros_like(v)) for k, v in model.params.items()}
     step = [0]
 
-    def whole_batch(x, y):   # each numba kernel splits its own work over the threads
-        logits = model.forward(x, train=True)
-        _, cache = ops.cross_entropy_forward(logits, y)
-        model.backward(ops.cross_entropy_backward(1.0, cache))
-
+    whole_batch = functools.partial(batch_gradients, model)   # each numba kernel splits its own work
     data_parallel = DataParallel(model)   # the batch split over the threads, as the trainer runs it
 
     def train_step(gradients=data_parallel.gradients):
@@ -280,15 +277,14 @@ def _worker(job: dict) -> dict:
 def _first_step() -> dict:
     """One float32 train step of a small model that uses every kernel: the compile (or cache-load) cost."""
     from tinyvit import ViT, ViTConfig
+    from tinyvit.train.data_parallel import batch_gradients
 
     t = time.perf_counter()
     for gelu in ("erf",):
         m = ViT(ViTConfig(image_size=8, patch_size=2, in_channels=1, num_classes=10, dim=64, depth=1, heads=4,
                           mlp_dim=128, gelu=gelu, backend="numba"))
         x = np.random.default_rng(0).random((32, 8, 8, 1), dtype=np.float32)
-        logits = m.forward(x, train=True)
-        _, cache = m.ops.cross_entropy_forward(logits, np.zeros(32, dtype=np.int64))
-        m.backward(m.ops.cross_entropy_backward(1.0, cache))
+        batch_gradients(m, x, np.zeros(32, dtype=np.int64))
         for k, p in m.params.items():
             m.ops.adamw_update(p, m.grads[k], np.zeros_like(p), np.zeros_like(p), step=1, lr=LR)
     return {"step_seconds": time.perf_counter() - t}

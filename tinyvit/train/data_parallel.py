@@ -42,12 +42,12 @@ class DataParallel:
         if len(y) != len(x):   # a share would otherwise take the wrong labels, or too few
             raise TinyViTError(f"{len(x)} images but {len(y)} labels: a batch needs one label per image.")
         if model.ops.name != "numba":
-            return _share_gradients(model, x, y, label_smoothing, 1.0)
+            return batch_gradients(model, x, y, label_smoothing, 1.0)
         from tinyvit.kernels.threads import map_shares, share_count
 
         shares = share_count(len(x))   # one on one thread, or under NUMBA_DISABLE_JIT=1
         if shares == 1:
-            return _share_gradients(model, x, y, label_smoothing, 1.0)
+            return batch_gradients(model, x, y, label_smoothing, 1.0)
 
         while len(self.replicas) < shares - 1:
             self.replicas.append(model.replica(seed=0))
@@ -57,7 +57,7 @@ class DataParallel:
             if model.config.dropout > 0:        # its own masks, drawn from the model's generator:
                 replica.rng = np.random.default_rng(model.rng.integers(2**63))   # a checkpoint keeps its state
         B = len(x)
-        results = map_shares(lambda share, start, stop: _share_gradients(
+        results = map_shares(lambda share, start, stop: batch_gradients(
             models[share], x[start:stop], y[start:stop], label_smoothing, (stop - start) / B), B)
         for replica in models[1:]:
             for name, grad in model.grads.items():
@@ -68,8 +68,10 @@ class DataParallel:
         return loss, np.concatenate([logits for _, logits in results])
 
 
-def _share_gradients(model, x, y, label_smoothing: float, weight: float) -> tuple[float, np.ndarray]:
-    """Forward, loss and backward of one share, whose mean loss counts `weight` in the batch's."""
+def batch_gradients(model, x, y, label_smoothing: float = 0.0, weight: float = 1.0) -> tuple[float, np.ndarray]:
+    """Forward (dropout on), mean cross-entropy and backward of one batch on one model, each kernel
+    splitting its own work over the threads: fills model.grads; returns (weight * loss, logits).
+    A share of a larger batch counts `weight` (its size / the batch's) in that batch's mean loss."""
     logits = model.forward(x, train=True)
     loss, cache = model.ops.cross_entropy_forward(logits, y, label_smoothing)
     model.backward(model.ops.cross_entropy_backward(weight, cache))   # d(weight * the share's mean loss)
