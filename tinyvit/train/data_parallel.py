@@ -41,13 +41,10 @@ class DataParallel:
         model = self.model
         if len(y) != len(x):   # a share would otherwise take the wrong labels, or too few
             raise TinyViTError(f"{len(x)} images but {len(y)} labels: a batch needs one label per image.")
-        if model.ops.name != "numba":
-            return batch_gradients(model, x, y, label_smoothing, 1.0)
-        from tinyvit.kernels.threads import map_shares, share_count
-
-        shares = share_count(len(x))   # one on one thread, or under NUMBA_DISABLE_JIT=1
+        shares = _share_count(model, len(x))
         if shares == 1:
-            return batch_gradients(model, x, y, label_smoothing, 1.0)
+            return batch_gradients(model, x, y, label_smoothing)
+        from tinyvit.kernels.threads import map_shares
 
         while len(self.replicas) < shares - 1:
             self.replicas.append(model.replica(seed=0))
@@ -66,6 +63,17 @@ class DataParallel:
             m.cache = None                      # free the activations: nothing reads them after the step
         loss = sum(share_loss for share_loss, _ in results)
         return loss, np.concatenate([logits for _, logits in results])
+
+
+def _share_count(model, count: int) -> int:
+    """How many shares to split a batch of `count` into: one a thread on the numba backend (so one
+    on one thread, or under NUMBA_DISABLE_JIT=1); one on the numpy backend, whose BLAS calls use
+    the threads themselves."""
+    if model.ops.name != "numba":
+        return 1
+    from tinyvit.kernels.threads import share_count
+
+    return share_count(count)
 
 
 def batch_gradients(model, x, y, label_smoothing: float = 0.0, weight: float = 1.0) -> tuple[float, np.ndarray]:
